@@ -1,0 +1,14 @@
+/* eddy.h - the umbrella header: everything a user of eddy needs. */
+#ifndef EDDY_H
+#define EDDY_H
+
+#include <eddy/common.h>
+#include <eddy/error.h>
+#include <eddy/future.h>
+#include <eddy/coro.h>
+#include <eddy/runtime.h>
+#include <eddy/time.h>
+#include <eddy/io.h>
+#include <eddy/net.h>
+
+#endif

@@ -1,0 +1,106 @@
+/* Internal: the task header, the runtime core, and what the parts share.
+ * Not installed.  See docs/design/0003-task-and-scheduler.md. */
+#ifndef EDDY_INTERNAL_H
+#define EDDY_INTERNAL_H
+
+#include <eddy/coro.h>
+#include <eddy/future.h>
+#include <eddy/runtime.h>
+#include <stdatomic.h>
+
+#define EDDY_HIDDEN __attribute__((visibility("hidden")))
+
+struct eddy__ct;
+struct eddy__shared;
+struct eddy__driver;
+struct eddy__timers;
+
+/* ---- task --------------------------------------------------------------
+ * One allocation per task:  [ header 64 B | output | frame ].
+ *
+ * refs: bit 31 = RQ ("in the remote queue", which pins the task), bits 0-30
+ * count references: one for the local side (the task has not ended, or its
+ * join handle is alive) and one per waker clone.  Only refs is touched by
+ * other threads; everything else belongs to the runtime's thread. */
+struct eddy__task {
+    struct eddy__task *link;   /* remote queue / adoption list */
+    const eddy_future_vt *vt;
+    struct eddy__shared *sh;   /* the scheduler's thread-safe part */
+    struct eddy__task *onext;  /* owned list: every task that has not ended */
+    struct eddy__task *oprev;
+    eddy_waker join_waker;     /* who awaits the join handle */
+    _Atomic uint32_t refs;
+    uint32_t state;            /* EDDY__T_* below, runtime thread only */
+};
+
+_Static_assert(sizeof(struct eddy__task) == 64, "task header must stay 64 bytes");
+
+#define EDDY__RQ 0x80000000u
+#define EDDY__REFMASK 0x7fffffffu
+
+enum {
+    EDDY__T_SCHEDULED = 1u << 0, /* in the local run queue */
+    EDDY__T_RUNNING = 1u << 1,   /* being polled */
+    EDDY__T_NOTIFIED = 1u << 2,  /* woken while running: poll again */
+    EDDY__T_ENDED = 1u << 3,     /* completed or cancelled; frame released */
+    EDDY__T_CANCELLED = 1u << 4, /* abort requested (or shutdown) */
+    EDDY__T_JOIN = 1u << 5,      /* a join handle is alive */
+    EDDY__T_ADOPTED = 1u << 6,   /* in the owned list */
+    EDDY__T_OUTPUT = 1u << 7,    /* output slot holds a value */
+};
+
+static inline size_t eddy__align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+
+static inline size_t eddy__frame_offset(const eddy_future_vt *vt)
+{
+    size_t a = vt->align < 8 ? 8 : vt->align;
+    return eddy__align_up(sizeof(struct eddy__task) + vt->out_size, a);
+}
+
+static inline void *eddy__task_frame(struct eddy__task *t) { return (char *)t + eddy__frame_offset(t->vt); }
+static inline void *eddy__task_out(struct eddy__task *t) { return (char *)t + sizeof(struct eddy__task); }
+static inline struct eddy__task *eddy__frame_task(void *frame, const eddy_future_vt *vt)
+{
+    return (struct eddy__task *)((char *)frame - eddy__frame_offset(vt));
+}
+
+/* ---- runtime core ------------------------------------------------------
+ * What a leaf future may reach through cx->core: the driver and timers of
+ * the runtime polling it. */
+struct eddy__core {
+    struct eddy__shared *sh;
+    struct eddy__ct *sched;
+    struct eddy__driver *driver;
+    struct eddy__timers *timers;
+    eddy_rt *rt;
+    /* Cooperative budget: ready operations left in the current poll.  Leaf
+     * futures spend one per operation that completes without waiting; at
+     * zero they return PENDING after waking themselves, so an always-ready
+     * socket cannot starve other tasks or timers. */
+    int budget;
+    /* An accept stalled on EMFILE waits here for a descriptor to be closed. */
+    eddy_waker fd_waiter;
+    uint64_t accept_stalls;
+};
+
+#define EDDY__BUDGET 128
+
+/* Spends one unit of budget.  Returns false (after waking the task) when
+ * it is exhausted: the caller returns PENDING without doing the operation. */
+static inline bool eddy__coop_spend(eddy_cx *cx)
+{
+    struct eddy__core *c = cx->core;
+    if (EDDY_LIKELY(!c || --c->budget > 0))
+        return true;
+    eddy_waker_wake_by_ref(cx->waker);
+    return false;
+}
+
+/* The core of the runtime running on this thread (NULL outside). */
+extern EDDY_HIDDEN EDDY_TLS struct eddy__core *eddy__tls_core;
+
+/* ---- misc -------------------------------------------------------------- */
+EDDY_HIDDEN void eddy__warn(const char *fmt, ...) EDDY_PRINTF(1, 2);
+EDDY_HIDDEN uint64_t eddy__mono_ns(void);
+
+#endif

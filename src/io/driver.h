@@ -1,0 +1,89 @@
+/* Internal: the I/O driver interface.  A backend (epoll.c today; io_uring
+ * later) fills in eddy__driver_ops; core code only calls through it, so no
+ * backend #ifdef appears outside src/io/.  See docs/design/0005-io-driver.md. */
+#ifndef EDDY_DRIVER_H
+#define EDDY_DRIVER_H
+
+#include "../core/internal.h"
+#include <eddy/io.h>
+
+enum {
+    EDDY__IO_READ = 1u << 0,
+    EDDY__IO_WRITE = 1u << 1,
+};
+/* A hang-up or error makes both directions ready: the next read or write
+ * returns 0 or the error, which is how futures learn about it. */
+
+/* A registered descriptor is the public eddy_io (eddy/io.h).  Readiness is
+ * kept per direction with a waker per direction, so one task may read while
+ * another writes.  Level-triggered sources are re-armed by the kernel;
+ * edge-triggered ones keep their readiness bit until a syscall returns
+ * EAGAIN, when the future clears it (eddy__io_clear) and waits for the next
+ * edge.  A spurious readiness costs one EAGAIN and nothing else. */
+#define eddy__io_src eddy_io
+
+struct eddy__driver;
+
+struct eddy__driver_ops {
+    const char *name;
+    int (*add)(struct eddy__driver *d, struct eddy__io_src *s);
+    int (*mod)(struct eddy__driver *d, struct eddy__io_src *s);
+    int (*del)(struct eddy__driver *d, struct eddy__io_src *s);
+    /* Waits at most timeout_ns (-1: forever; 0: just look), then marks the
+     * ready sources and wakes their wakers.  Returns the number of events
+     * handled, or a negative errno (EINTR is handled inside). */
+    int (*wait)(struct eddy__driver *d, int64_t timeout_ns);
+    void (*free)(struct eddy__driver *d);
+};
+
+struct eddy__driver {
+    const struct eddy__driver_ops *ops;
+    int unpark_fd;          /* eventfd written by eddy__unpark; not owned */
+    long sources;           /* registrations alive */
+};
+
+/* Creates the default backend and registers unpark_fd (an eventfd the
+ * caller owns) so that writing to it ends a wait.  Returns 0 or -errno. */
+EDDY_HIDDEN int eddy__driver_new(struct eddy__driver **out, int unpark_fd);
+
+static inline void eddy__driver_free(struct eddy__driver *d)
+{
+    if (d)
+        d->ops->free(d);
+}
+
+/* Registers s->fd for s->interest.  Returns 0 or -errno. */
+EDDY_HIDDEN int eddy__io_register(struct eddy__driver *d, struct eddy__io_src *s, int fd, uint32_t interest, bool edge);
+/* Deregisters and drops the wakers (does not close the fd).  Safe to call
+ * on a source that was never registered. */
+EDDY_HIDDEN void eddy__io_deregister(struct eddy__io_src *s);
+
+/* Called by a future after EAGAIN: forget the readiness for dir so the next
+ * poll waits for a new edge. */
+static inline void eddy__io_clear(struct eddy__io_src *s, uint32_t dir) { s->ready &= ~dir; }
+
+/* Stores cx's waker for dir.  Returns true if the source is already ready
+ * for dir (the caller should retry the syscall instead of waiting). */
+static inline bool eddy__io_wait(struct eddy__io_src *s, uint32_t dir, eddy_cx *cx)
+{
+    eddy_waker_set(dir == EDDY__IO_READ ? &s->rd : &s->wr, cx->waker);
+    return (s->ready & dir) != 0;
+}
+
+/* Drops the waker stored for dir if it is cx's (a cancelled future). */
+static inline void eddy__io_unwait(struct eddy__io_src *s, uint32_t dir)
+{
+    eddy_waker_drop(dir == EDDY__IO_READ ? &s->rd : &s->wr);
+}
+
+/* Dispatch used by backends: marks s ready for bits and wakes waiters. */
+static inline void eddy__io_dispatch(struct eddy__io_src *s, uint32_t bits)
+{
+    s->ready |= bits;
+    if (bits & EDDY__IO_READ)
+        eddy_waker_wake(&s->rd);
+    if (bits & EDDY__IO_WRITE)
+        eddy_waker_wake(&s->wr);
+}
+
+#endif

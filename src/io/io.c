@@ -1,0 +1,318 @@
+/* The I/O futures over a registered descriptor.  Each poll tries the
+ * syscall only when the descriptor is known (or not yet known not) to be
+ * ready, so a waiting future costs nothing, and a spurious wake costs one
+ * EAGAIN. */
+#include "driver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { IOF_SOCK = 0x80 };
+
+int eddy_io_open(eddy_io *io, int fd, unsigned flags)
+{
+    if (!io)
+        return -EINVAL;
+    struct eddy__core *c = eddy__tls_core;
+    if (!c)
+        return -EDDY_ENORUNTIME;
+    if (fd < 0)
+        return -EBADF;
+    if ((flags & EDDY_IO_READ_ONLY) && (flags & EDDY_IO_WRITE_ONLY))
+        return -EINVAL;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    struct stat st;
+    bool sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    uint32_t interest = EDDY__IO_READ | EDDY__IO_WRITE;
+    if (flags & EDDY_IO_READ_ONLY)
+        interest = EDDY__IO_READ;
+    if (flags & EDDY_IO_WRITE_ONLY)
+        interest = EDDY__IO_WRITE;
+    int r = eddy__io_register(c->driver, io, fd, interest, !(flags & EDDY_IO_LEVEL));
+    if (r < 0)
+        return r;
+    io->flags = (uint8_t)((flags & EDDY_IO_NOCLOSE) | (sock ? IOF_SOCK : 0));
+    return 0;
+}
+
+int eddy_io_release(eddy_io *io)
+{
+    if (!io || !io->registered)
+        return -EBADF;
+    int fd = io->fd;
+    eddy__io_deregister(io);
+    io->fd = -1;
+    return fd;
+}
+
+int eddy_io_close(eddy_io *io)
+{
+    if (!io || !io->registered)
+        return 0;
+    bool noclose = io->flags & EDDY_IO_NOCLOSE;
+    int fd = eddy_io_release(io);
+    if (noclose)
+        return 0;
+    struct eddy__core *c = eddy__tls_core;
+    if (c)
+        eddy_waker_wake(&c->fd_waiter); /* an accept may be waiting for a descriptor */
+    /* Linux releases the descriptor even when close reports an error. */
+    return close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+/* ---- shared steps -------------------------------------------------------- */
+
+static inline bool may_try(const eddy_io *io, uint32_t dir) { return (io->ready & dir) || io->fresh; }
+
+static inline void saw_eagain(eddy_io *io, uint32_t dir)
+{
+    io->ready &= ~dir;
+    io->fresh = 0;
+}
+
+static inline eddy_poll wait_for(eddy_io *io, uint32_t dir, uint8_t *waiting, eddy_cx *cx)
+{
+    eddy_waker_set(dir == EDDY__IO_READ ? &io->rd : &io->wr, cx->waker);
+    *waiting = 1;
+    return EDDY_PENDING;
+}
+
+static inline void unwait(eddy_io *io, uint32_t dir, uint8_t *waiting)
+{
+    if (*waiting && io && io->registered)
+        eddy_waker_drop(dir == EDDY__IO_READ ? &io->rd : &io->wr);
+    *waiting = 0;
+}
+
+static inline ssize_t sys_read(eddy_io *io, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = read(io->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+static inline ssize_t sys_write(eddy_io *io, const void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = (io->flags & IOF_SOCK) ? send(io->fd, buf, len, MSG_NOSIGNAL) : write(io->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+static inline ssize_t sys_readv(eddy_io *io, const struct iovec *iov, int cnt)
+{
+    ssize_t n;
+    do
+        n = readv(io->fd, iov, cnt);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+static inline ssize_t sys_writev(eddy_io *io, const struct iovec *iov, int cnt)
+{
+    ssize_t n;
+    do {
+        if (io->flags & IOF_SOCK) {
+            struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
+            n = sendmsg(io->fd, &m, MSG_NOSIGNAL);
+        } else {
+            n = writev(io->fd, iov, cnt);
+        }
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+#define EAGAIN_OR_WOULDBLOCK(n) ((n) == -EAGAIN || (n) == -EWOULDBLOCK)
+
+ssize_t eddy_io_try_read(eddy_io *io, void *buf, size_t len)
+{
+    if (!io || !io->registered)
+        return -EBADF;
+    ssize_t n = sys_read(io, buf, len);
+    if (EAGAIN_OR_WOULDBLOCK(n)) {
+        saw_eagain(io, EDDY__IO_READ);
+        return -EAGAIN;
+    }
+    return n;
+}
+
+ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
+{
+    if (!io || !io->registered)
+        return -EBADF;
+    ssize_t n = sys_write(io, buf, len);
+    if (EAGAIN_OR_WOULDBLOCK(n)) {
+        saw_eagain(io, EDDY__IO_WRITE);
+        return -EAGAIN;
+    }
+    return n;
+}
+
+/* One-shot operations share this shape: try if maybe ready, else wait. */
+#define ONE_SHOT_POLL(f, cx, out, dir, call)                                                       \
+    do {                                                                                           \
+        eddy_io *io_ = (f)->io;                                                                    \
+        if (EDDY_UNLIKELY(!io_ || !io_->registered)) {                                             \
+            (f)->waiting = 0;                                                                      \
+            *(out) = -EBADF;                                                                       \
+            return EDDY_READY;                                                                     \
+        }                                                                                          \
+        if (may_try(io_, dir)) {                                                                   \
+            if (!eddy__coop_spend(cx))                                                             \
+                return EDDY_PENDING;                                                               \
+            ssize_t n_ = (call);                                                                   \
+            if (!EAGAIN_OR_WOULDBLOCK(n_)) {                                                       \
+                *(out) = n_;                                                                       \
+                return EDDY_READY;                                                                 \
+            }                                                                                      \
+            saw_eagain(io_, dir);                                                                  \
+        }                                                                                          \
+        return wait_for(io_, dir, &(f)->waiting, cx);                                              \
+    } while (0)
+
+void eddy_read_init(eddy_read *f, eddy_io *io, void *buf, size_t len)
+{
+    *f = (eddy_read){.io = io, .buf = buf, .len = len};
+}
+eddy_poll eddy_read_poll(eddy_read *f, eddy_cx *cx, ssize_t *out)
+{
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, sys_read(io_, f->buf, f->len));
+}
+void eddy_read_drop(eddy_read *f) { unwait(f->io, EDDY__IO_READ, &f->waiting); }
+
+void eddy_write_init(eddy_write *f, eddy_io *io, const void *buf, size_t len)
+{
+    *f = (eddy_write){.io = io, .buf = buf, .len = len};
+}
+eddy_poll eddy_write_poll(eddy_write *f, eddy_cx *cx, ssize_t *out)
+{
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_write(io_, f->buf, f->len));
+}
+void eddy_write_drop(eddy_write *f) { unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+
+void eddy_readv_init(eddy_readv *f, eddy_io *io, const struct iovec *iov, int iovcnt)
+{
+    *f = (eddy_readv){.io = io, .iov = iov, .iovcnt = iovcnt};
+}
+eddy_poll eddy_readv_poll(eddy_readv *f, eddy_cx *cx, ssize_t *out)
+{
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, sys_readv(io_, f->iov, f->iovcnt));
+}
+void eddy_readv_drop(eddy_readv *f) { unwait(f->io, EDDY__IO_READ, &f->waiting); }
+
+void eddy_writev_init(eddy_writev *f, eddy_io *io, const struct iovec *iov, int iovcnt)
+{
+    *f = (eddy_writev){.io = io, .iov = iov, .iovcnt = iovcnt};
+}
+eddy_poll eddy_writev_poll(eddy_writev *f, eddy_cx *cx, ssize_t *out)
+{
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_writev(io_, f->iov, f->iovcnt));
+}
+void eddy_writev_drop(eddy_writev *f) { unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+
+/* ---- loops ---------------------------------------------------------------- */
+
+void eddy_write_all_init(eddy_write_all *f, eddy_io *io, const void *buf, size_t len)
+{
+    *f = (eddy_write_all){.io = io, .buf = buf, .len = len};
+}
+
+eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
+{
+    eddy_io *io = f->io;
+    if (EDDY_UNLIKELY(!io || !io->registered)) {
+        f->waiting = 0;
+        *out = -EBADF;
+        return EDDY_READY;
+    }
+    while (f->done < f->len) {
+        if (!may_try(io, EDDY__IO_WRITE))
+            return wait_for(io, EDDY__IO_WRITE, &f->waiting, cx);
+        if (!eddy__coop_spend(cx))
+            return EDDY_PENDING;
+        ssize_t n = sys_write(io, f->buf + f->done, f->len - f->done);
+        if (n >= 0) {
+            f->done += (size_t)n;
+        } else if (EAGAIN_OR_WOULDBLOCK(n)) {
+            saw_eagain(io, EDDY__IO_WRITE);
+        } else {
+            *out = n;
+            return EDDY_READY;
+        }
+    }
+    *out = (ssize_t)f->len;
+    return EDDY_READY;
+}
+
+void eddy_write_all_drop(eddy_write_all *f) { unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+
+void eddy_read_exact_init(eddy_read_exact *f, eddy_io *io, void *buf, size_t len)
+{
+    *f = (eddy_read_exact){.io = io, .buf = buf, .len = len};
+}
+
+eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
+{
+    eddy_io *io = f->io;
+    if (EDDY_UNLIKELY(!io || !io->registered)) {
+        f->waiting = 0;
+        *out = -EBADF;
+        return EDDY_READY;
+    }
+    while (f->done < f->len) {
+        if (!may_try(io, EDDY__IO_READ))
+            return wait_for(io, EDDY__IO_READ, &f->waiting, cx);
+        if (!eddy__coop_spend(cx))
+            return EDDY_PENDING;
+        ssize_t n = sys_read(io, f->buf + f->done, f->len - f->done);
+        if (n > 0) {
+            f->done += (size_t)n;
+        } else if (n == 0) {
+            *out = -EPIPE;
+            return EDDY_READY;
+        } else if (EAGAIN_OR_WOULDBLOCK(n)) {
+            saw_eagain(io, EDDY__IO_READ);
+        } else {
+            *out = n;
+            return EDDY_READY;
+        }
+    }
+    *out = (ssize_t)f->len;
+    return EDDY_READY;
+}
+
+void eddy_read_exact_drop(eddy_read_exact *f) { unwait(f->io, EDDY__IO_READ, &f->waiting); }
+
+/* ---- readiness ------------------------------------------------------------ */
+
+void eddy_readable_init(eddy_ready *f, eddy_io *io) { *f = (eddy_ready){.io = io, .dir = EDDY__IO_READ}; }
+void eddy_writable_init(eddy_ready *f, eddy_io *io) { *f = (eddy_ready){.io = io, .dir = EDDY__IO_WRITE}; }
+
+eddy_poll eddy_ready_poll(eddy_ready *f, eddy_cx *cx, int *out)
+{
+    eddy_io *io = f->io;
+    if (EDDY_UNLIKELY(!io || !io->registered)) {
+        f->waiting = 0;
+        if (out)
+            *out = -EBADF;
+        return EDDY_READY;
+    }
+    if (io->ready & f->dir) {
+        if (out)
+            *out = 0;
+        return EDDY_READY;
+    }
+    return wait_for(io, f->dir, &f->waiting, cx);
+}
+
+void eddy_ready_drop(eddy_ready *f) { unwait(f->io, f->dir, &f->waiting); }

@@ -1,0 +1,57 @@
+/* Internal: the current-thread scheduler.  See
+ * docs/design/0003-task-and-scheduler.md for the protocol. */
+#ifndef EDDY_CT_H
+#define EDDY_CT_H
+
+#include "../core/internal.h"
+
+/* The part of a scheduler that other threads may touch, and that outlives
+ * the runtime while any task or waker still points at it. */
+struct eddy__shared {
+    /* Treiber stack of tasks woken (or spawned) from other threads; the
+     * runtime takes the whole stack at once.  EDDY__CLOSED after shutdown. */
+    _Atomic(struct eddy__task *) remote;
+    atomic_int parked;      /* the runtime sleeps (or is about to) in the driver */
+    atomic_int unpark_sent; /* an eventfd write is in flight */
+    atomic_int main_woken;  /* block_on's future was woken from another thread */
+    /* Lifetime: BIAS while the runtime lives, minus frees and plus waker
+     * clones that happen off its thread.  At shutdown the runtime adds the
+     * tasks it still accounts for and removes BIAS; whoever brings it to
+     * zero frees this struct.  No atomic on the spawn path. */
+    atomic_long balance;
+    int evfd;
+};
+
+#define EDDY__CLOSED ((struct eddy__task *)(uintptr_t)1)
+#define EDDY__BIAS (1L << 40)
+
+struct eddy__ct {
+    struct eddy__core core;
+    struct eddy__shared *sh;
+
+    /* run queue: ring of task pointers, capacity >= tasks alive, so a push
+     * never allocates and a wake can never fail */
+    struct eddy__task **ring;
+    size_t cap, head, tail; /* head/tail count up; index with & (cap-1) */
+
+    struct eddy__task *owned;     /* every adopted task that has not ended */
+    struct eddy__task *backlog;   /* remote spawns waiting for ring space */
+    struct eddy__task *current;   /* task being polled */
+    size_t live;                  /* adopted tasks not ended */
+    uint64_t adopted, local_freed;
+
+    bool main_notified;
+    bool shutting_down;
+    atomic_int driving;           /* a thread is inside block_on */
+    unsigned event_interval;
+    int slow_poll_ms;
+
+    eddy_rt_stats st;
+};
+
+struct eddy_rt {
+    eddy_rt_flavor flavor;
+    struct eddy__ct ct;
+};
+
+#endif

@@ -1,0 +1,111 @@
+/* Internal: what a scheduler needs from the timer wheel.  The wheel itself
+ * (src/time/wheel.c) and the public futures (include/eddy/time.h) sit
+ * behind this.  All functions run on the thread that owns the runtime core.
+ * See docs/design/0004-timer-wheel.md. */
+#ifndef EDDY_TIMERS_H
+#define EDDY_TIMERS_H
+
+#include "../core/internal.h"
+#include <eddy/time.h>
+
+struct eddy__timers;
+
+/* Creates the wheel; paused = start with the virtual clock stopped.
+ * Returns 0 or -ENOMEM. */
+EDDY_HIDDEN int eddy__timers_new(struct eddy__timers **out, bool paused);
+
+/* Frees the wheel.  Entries still linked (their futures outlive the
+ * runtime) are unlinked and their wakers dropped. */
+EDDY_HIDDEN void eddy__timers_free(struct eddy__timers *t);
+
+/* Reads the monotonic clock once and caches it as "now" (no-op while the
+ * clock is paused).  Called once per driver turn. */
+EDDY_HIDDEN void eddy__timers_tick_clock(struct eddy__timers *t);
+
+/* Wakes every timer whose deadline is <= now.  Returns how many fired. */
+EDDY_HIDDEN size_t eddy__timers_fire(struct eddy__timers *t);
+
+/* Nanoseconds from now to the earliest deadline, 0 if one is due, -1 if no
+ * timer is armed. */
+EDDY_HIDDEN int64_t eddy__timers_next_timeout(struct eddy__timers *t);
+
+/* True while the virtual clock is paused. */
+EDDY_HIDDEN bool eddy__timers_paused(const struct eddy__timers *t);
+
+/* Paused clock only: moves now to the earliest deadline (the runtime is
+ * idle, so nothing can happen before it).  Returns false if no timer is
+ * armed. */
+EDDY_HIDDEN bool eddy__timers_auto_advance(struct eddy__timers *t);
+
+/* While the clock is paused, next_timeout is a distance on the virtual
+ * clock: sleeping that long in real time brings no timer closer.  A
+ * scheduler that is idle under a paused clock looks at I/O without sleeping
+ * and then calls auto_advance + fire (or blocks with no timeout if
+ * auto_advance returns false). */
+
+/* ---- added by the timer module (used by src/time/ and tests) ---------- */
+
+/* The cached now (ns on the runtime's clock). */
+EDDY_HIDDEN uint64_t eddy__timers_now(const struct eddy__timers *t);
+
+/* The instant a relative duration counts from: the virtual now while
+ * paused; otherwise a fresh clock reading (never below the cached now).
+ * This is the one clock read outside tick_clock, and it is what keeps a
+ * sleep of d from completing before d has really elapsed even when the
+ * cached now is stale (a task woken by I/O after a long park).  It does
+ * not change the cached now. */
+EDDY_HIDDEN uint64_t eddy__timers_deadline_base(const struct eddy__timers *t);
+
+/* Stops / restarts the virtual clock.  resume keeps the instant reached:
+ * the next tick_clock continues from it (now never goes back). */
+EDDY_HIDDEN void eddy__timers_pause(struct eddy__timers *t);
+EDDY_HIDDEN void eddy__timers_resume(struct eddy__timers *t);
+
+/* Moves now forward by ns (saturating), paused or not.  Does not fire:
+ * call eddy__timers_fire afterwards. */
+EDDY_HIDDEN void eddy__timers_advance(struct eddy__timers *t, uint64_t ns);
+
+/* Timers linked in the wheel (armed, not yet woken or cancelled). */
+EDDY_HIDDEN size_t eddy__timers_armed(const struct eddy__timers *t);
+
+/* Links e (not linked anywhere; e->deadline absolute) into the wheel in
+ * O(1).  A deadline that is already due is queued to be woken by the next
+ * eddy__timers_fire.  The waker stored in e is the one woken. */
+EDDY_HIDDEN void eddy__timer_insert(struct eddy__timers *t, eddy__timer *e);
+
+/* Unlinks e in O(1) if it is linked; keeps its waker. */
+EDDY_HIDDEN void eddy__timer_remove(eddy__timer *e);
+
+/* Cancel: unlinks e if linked and drops its waker.  O(1). */
+EDDY_HIDDEN void eddy__timer_cancel(eddy__timer *e);
+
+/* Arms e on t for its (absolute) deadline with cx_waker: links it if it is
+ * not linked (re-links it if it is linked in another wheel) and stores the
+ * waker (eddy_waker_set: no clone when it already wakes the same task). */
+EDDY_HIDDEN void eddy__timer_arm(struct eddy__timers *t, eddy__timer *e, const eddy_waker *cx_waker);
+
+/* Sets a new absolute deadline; a linked entry is re-linked in O(1). */
+EDDY_HIDDEN void eddy__timer_set_deadline(eddy__timer *e, uint64_t deadline);
+
+/* Debug builds: stops with eddy_misuse if e is linked and its neighbours do
+ * not point back at it (the future holding it moved in memory).  what names
+ * the future for the message.  Compiles to nothing without EDDY_DEBUG. */
+EDDY_HIDDEN EDDY_NORETURN EDDY_COLD void eddy__timer_moved(const char *what);
+static inline void eddy__timer_check(const eddy__timer *e, const char *what)
+{
+#if EDDY_DEBUG
+    if (e->wheel && (e->link.next->prev != &e->link || e->link.prev->next != &e->link))
+        eddy__timer_moved(what);
+#else
+    (void)e;
+    (void)what;
+#endif
+}
+
+/* The wheel's geometry, for tests and docs/design/0004-timer-wheel.md. */
+#define EDDY__TIMER_RES_NS UINT64_C(1000000) /* one tick: 1 ms */
+#define EDDY__TIMER_LEVEL_BITS 6
+#define EDDY__TIMER_SLOTS 64                 /* slots per level */
+#define EDDY__TIMER_LEVELS 6                 /* 64^6 ms ~ 2.2 years, then the overflow list */
+
+#endif

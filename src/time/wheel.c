@@ -1,0 +1,465 @@
+/* The hierarchical timing wheel.  See docs/design/0004-timer-wheel.md.
+ *
+ * Time is counted in ticks of EDDY__TIMER_RES_NS (1 ms) from `origin`, the
+ * runtime's clock at creation.  A deadline d belongs to tick
+ * ceil((d - origin) / RES): rounding up is what makes a timer never early,
+ * because the wheel only processes tick k once now >= origin + k * RES.
+ *
+ * `elapsed` is the last tick processed.  Level L (0..5) has 64 slots of
+ * 64^L ticks each.  An entry for tick T > elapsed sits at the level of the
+ * highest 6-bit digit in which T and elapsed differ, in the slot named by
+ * T's digit at that level.  So every occupied slot lies strictly after
+ * elapsed's own digit, inside elapsed's current block of the level above,
+ * and the lowest occupied slot of the lowest non-empty level is always the
+ * next thing that happens.  Reaching the start of a slot of level L > 0
+ * re-files its entries relative to the new elapsed, which puts each one at
+ * a lower level (or due): an entry moves at most LEVELS times in its life.
+ * Deadlines beyond the top level's block wait in `overflow`, re-filed each
+ * time elapsed crosses into a new top-level block (every 2.2 years).
+ *
+ * Entries are intrusive (embedded in the futures), lists are circular with
+ * a sentinel per slot, so insert and cancel are O(1) and allocate nothing.
+ */
+#include "timers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define RES EDDY__TIMER_RES_NS
+#define BITS EDDY__TIMER_LEVEL_BITS
+#define SLOTS EDDY__TIMER_SLOTS
+#define LEVELS EDDY__TIMER_LEVELS
+#define SLOT_MASK ((uint64_t)SLOTS - 1)
+
+/* `where` values beyond the level slots */
+#define WHERE_OVERFLOW ((uint32_t)(LEVELS * SLOTS))
+#define WHERE_DUE ((uint32_t)(LEVELS * SLOTS + 1))
+#define WHERE_NEVER ((uint32_t)(LEVELS * SLOTS + 2))
+#define WHERE_NONE UINT32_MAX
+
+_Static_assert(SLOTS == 1 << BITS, "slots per level must be 2^bits");
+_Static_assert(SLOTS == 64, "occupancy masks are one uint64_t per level");
+_Static_assert(BITS * LEVELS < 64, "the wheel span must fit in a tick count");
+
+struct eddy__timers {
+    uint64_t now;     /* cached clock (ns) */
+    uint64_t origin;  /* ns of tick 0 */
+    uint64_t elapsed; /* last tick processed */
+    int64_t offset;   /* running clock: now = CLOCK_MONOTONIC + offset */
+    bool paused;
+    bool resync;      /* resumed: recompute offset at the next clock read */
+    size_t armed;     /* entries linked (slots, overflow, due) */
+    uint64_t occupied[LEVELS]; /* bit s: slot s of that level is non-empty */
+    eddy__tlink overflow;      /* beyond the top level's current block */
+    eddy__tlink due;           /* due, to be woken by the next fire */
+    eddy__tlink never;         /* deadline EDDY_INSTANT_NEVER: linked, never due */
+    eddy__tlink slot[LEVELS][SLOTS];
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static uint64_t clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+static inline unsigned msb64(uint64_t x) /* x != 0 */
+{
+#if EDDY_GNU
+    return 63u - (unsigned)__builtin_clzll(x);
+#else
+    unsigned r = 0;
+    while (x >>= 1)
+        r++;
+    return r;
+#endif
+}
+
+static inline unsigned lsb64(uint64_t x) /* x != 0 */
+{
+#if EDDY_GNU
+    return (unsigned)__builtin_ctzll(x);
+#else
+    unsigned r = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        r++;
+    }
+    return r;
+#endif
+}
+
+static inline uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+static inline void list_init(eddy__tlink *h) { h->next = h->prev = h; }
+static inline bool list_empty(const eddy__tlink *h) { return h->next == h; }
+
+static inline void list_append(eddy__tlink *h, eddy__tlink *n)
+{
+    n->prev = h->prev;
+    n->next = h;
+    h->prev->next = n;
+    h->prev = n;
+}
+
+void eddy__timer_moved(const char *what)
+{
+    eddy_misuse(what, "the future moved in memory after it was registered with the timer wheel "
+                      "(a timer link's neighbour does not point back at it)");
+}
+
+static inline void link_check(const eddy__tlink *n, const char *what)
+{
+#if EDDY_DEBUG
+    if (EDDY_UNLIKELY(n->next->prev != n || n->prev->next != n))
+        eddy__timer_moved(what);
+#else
+    (void)n;
+    (void)what;
+#endif
+}
+
+static inline void list_del(eddy__tlink *n)
+{
+    link_check(n, "timer");
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->next = n->prev = NULL;
+}
+
+static inline eddy__timer *entry_of(eddy__tlink *l)
+{
+    return (eddy__timer *)((char *)l - offsetof(eddy__timer, link));
+}
+
+/* Tick of a deadline, rounded up (never early). */
+static inline uint64_t tick_of(const struct eddy__timers *t, uint64_t deadline)
+{
+    if (deadline <= t->origin)
+        return 0;
+    uint64_t d = deadline - t->origin;
+    return d / RES + (d % RES != 0);
+}
+
+/* Ticks fully reached by `now`, rounded down. */
+static inline uint64_t now_tick(const struct eddy__timers *t) { return (t->now - t->origin) / RES; }
+
+/* Start of a tick in ns, saturating. */
+static inline uint64_t tick_ns(const struct eddy__timers *t, uint64_t tick)
+{
+    if (tick > (UINT64_MAX - t->origin) / RES)
+        return UINT64_MAX;
+    return t->origin + tick * RES;
+}
+
+/* ---- placing and unplacing ---------------------------------------------- */
+
+/* Files e (not linked) relative to t->elapsed. */
+static void place(struct eddy__timers *t, eddy__timer *e)
+{
+    if (EDDY_UNLIKELY(e->deadline == UINT64_MAX)) {
+        /* Kept linked (a reset can still move it) but outside the wheel,
+         * so auto-advance never jumps to the end of time. */
+        list_append(&t->never, &e->link);
+        e->where = WHERE_NEVER;
+        return;
+    }
+    uint64_t tick = tick_of(t, e->deadline);
+    if (tick <= t->elapsed) {
+        list_append(&t->due, &e->link);
+        e->where = WHERE_DUE;
+        return;
+    }
+    unsigned level = msb64(tick ^ t->elapsed) / BITS;
+    if (level >= LEVELS) {
+        list_append(&t->overflow, &e->link);
+        e->where = WHERE_OVERFLOW;
+        return;
+    }
+    unsigned s = (unsigned)((tick >> (level * BITS)) & SLOT_MASK);
+    list_append(&t->slot[level][s], &e->link);
+    t->occupied[level] |= UINT64_C(1) << s;
+    e->where = (uint32_t)(level * SLOTS + s);
+}
+
+/* Unlinks e from whatever list of t holds it, keeping the masks exact. */
+static void unplace(struct eddy__timers *t, eddy__timer *e)
+{
+    list_del(&e->link);
+    if (e->where < WHERE_OVERFLOW) {
+        unsigned level = e->where / SLOTS, s = e->where % SLOTS;
+        if (list_empty(&t->slot[level][s]))
+            t->occupied[level] &= ~(UINT64_C(1) << s);
+    }
+    e->where = WHERE_NONE;
+}
+
+/* The next tick at which something happens (a slot to fire or re-file),
+ * and which list that is; UINT64_MAX when the levels and overflow are
+ * empty. */
+static uint64_t next_event(const struct eddy__timers *t, unsigned *level_out, unsigned *slot_out)
+{
+    for (unsigned l = 0; l < LEVELS; l++) {
+        uint64_t m = t->occupied[l];
+        if (!m)
+            continue;
+        unsigned s = lsb64(m);
+        unsigned shift = l * BITS;
+        uint64_t block = (t->elapsed >> (shift + BITS)) << (shift + BITS);
+        uint64_t start = block + ((uint64_t)s << shift);
+#if EDDY_DEBUG
+        if (start <= t->elapsed)
+            eddy_misuse("timer wheel", "internal invariant broken: an occupied slot lies in the past");
+#endif
+        *level_out = l;
+        *slot_out = s;
+        return start;
+    }
+    if (!list_empty(&t->overflow)) {
+        *level_out = LEVELS;
+        *slot_out = 0;
+        return ((t->elapsed >> (LEVELS * BITS)) + 1) << (LEVELS * BITS);
+    }
+    return UINT64_MAX;
+}
+
+/* Processes every tick up to `to`: entries that become due move to t->due
+ * (they are woken by fire), the others cascade to lower levels. */
+static void advance_to(struct eddy__timers *t, uint64_t to)
+{
+    for (;;) {
+        unsigned l, s;
+        uint64_t at = next_event(t, &l, &s);
+        if (at > to)
+            break;
+        t->elapsed = at;
+        eddy__tlink *head;
+        if (l < LEVELS) {
+            head = &t->slot[l][s];
+            t->occupied[l] &= ~(UINT64_C(1) << s);
+        } else {
+            head = &t->overflow;
+        }
+        /* Detach the whole list, then re-file each entry. */
+        eddy__tlink tmp;
+        if (list_empty(head))
+            continue;
+        link_check(head->next, "timer");
+        link_check(head->prev, "timer");
+        tmp.next = head->next;
+        tmp.prev = head->prev;
+        tmp.next->prev = &tmp;
+        tmp.prev->next = &tmp;
+        list_init(head);
+        while (!list_empty(&tmp)) {
+            eddy__timer *e = entry_of(tmp.next);
+            list_del(&e->link);
+            place(t, e);
+        }
+    }
+    if (to > t->elapsed)
+        t->elapsed = to;
+}
+
+/* ---- scheduler interface ---------------------------------------------------- */
+
+int eddy__timers_new(struct eddy__timers **out, bool paused)
+{
+    struct eddy__timers *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->now = clock_ns();
+    t->origin = t->now;
+    t->paused = paused;
+    list_init(&t->overflow);
+    list_init(&t->due);
+    list_init(&t->never);
+    for (unsigned l = 0; l < LEVELS; l++)
+        for (unsigned s = 0; s < SLOTS; s++)
+            list_init(&t->slot[l][s]);
+    *out = t;
+    return 0;
+}
+
+static void release_list(struct eddy__timers *t, eddy__tlink *head)
+{
+    while (!list_empty(head)) {
+        eddy__timer *e = entry_of(head->next);
+        list_del(&e->link);
+        e->where = WHERE_NONE;
+        e->wheel = NULL;
+        t->armed--;
+        eddy_waker_drop(&e->waker);
+    }
+}
+
+void eddy__timers_free(struct eddy__timers *t)
+{
+    if (!t)
+        return;
+    for (unsigned l = 0; l < LEVELS; l++)
+        for (unsigned s = 0; s < SLOTS; s++)
+            release_list(t, &t->slot[l][s]);
+    release_list(t, &t->overflow);
+    release_list(t, &t->due);
+    release_list(t, &t->never);
+    free(t);
+}
+
+void eddy__timers_tick_clock(struct eddy__timers *t)
+{
+    if (t->paused)
+        return;
+    uint64_t m = clock_ns();
+    if (t->resync) {
+        t->offset = (int64_t)(t->now - m);
+        t->resync = false;
+    }
+    uint64_t n = (uint64_t)((int64_t)m + t->offset);
+    if (n > t->now)
+        t->now = n;
+}
+
+size_t eddy__timers_fire(struct eddy__timers *t)
+{
+    advance_to(t, now_tick(t));
+    size_t n = 0;
+    /* One at a time from the head: a wake may (in exotic wakers) cancel or
+     * arm other timers, and the list stays consistent between wakes. */
+    while (!list_empty(&t->due)) {
+        eddy__timer *e = entry_of(t->due.next);
+        list_del(&e->link);
+        e->where = WHERE_NONE;
+        e->wheel = NULL;
+        t->armed--;
+        eddy_waker w = e->waker;
+        e->waker = EDDY_WAKER_EMPTY;
+        eddy_waker_wake(&w); /* e is not touched after this */
+        n++;
+    }
+    return n;
+}
+
+int64_t eddy__timers_next_timeout(struct eddy__timers *t)
+{
+    if (!list_empty(&t->due))
+        return 0;
+    if (t->armed == 0)
+        return -1;
+    unsigned l, s;
+    uint64_t at = next_event(t, &l, &s);
+    if (at == UINT64_MAX)
+        return -1;
+    uint64_t ns = tick_ns(t, at);
+    if (ns <= t->now)
+        return 0;
+    uint64_t d = ns - t->now;
+    return d > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)d;
+}
+
+bool eddy__timers_paused(const struct eddy__timers *t) { return t->paused; }
+
+bool eddy__timers_auto_advance(struct eddy__timers *t)
+{
+    if (!t->paused)
+        return false;
+    advance_to(t, now_tick(t));
+    /* Jump from event to event (a cascade is never later than the deadlines
+     * it holds) until something is due: now lands exactly on the tick of the
+     * earliest deadline. */
+    while (list_empty(&t->due)) {
+        unsigned l, s;
+        uint64_t at = next_event(t, &l, &s);
+        if (at == UINT64_MAX)
+            return false;
+        uint64_t ns = tick_ns(t, at);
+        if (ns > t->now)
+            t->now = ns;
+        advance_to(t, at);
+    }
+    return true;
+}
+
+/* ---- additions --------------------------------------------------------------- */
+
+uint64_t eddy__timers_now(const struct eddy__timers *t) { return t->now; }
+
+uint64_t eddy__timers_deadline_base(const struct eddy__timers *t)
+{
+    if (t->paused || t->resync)
+        return t->now;
+    uint64_t n = (uint64_t)((int64_t)clock_ns() + t->offset);
+    return n > t->now ? n : t->now;
+}
+
+void eddy__timers_pause(struct eddy__timers *t) { t->paused = true; }
+
+void eddy__timers_resume(struct eddy__timers *t)
+{
+    if (!t->paused)
+        return;
+    t->paused = false;
+    t->resync = true;
+}
+
+void eddy__timers_advance(struct eddy__timers *t, uint64_t ns)
+{
+    uint64_t n = sat_add(t->now, ns);
+    if (!t->paused && !t->resync) {
+        /* A running clock keeps running from the new point. */
+        uint64_t room = (uint64_t)INT64_MAX / 2 - (t->offset > 0 ? (uint64_t)t->offset : 0);
+        uint64_t d = n - t->now;
+        t->offset += (int64_t)(d < room ? d : room);
+    }
+    t->now = n;
+}
+
+size_t eddy__timers_armed(const struct eddy__timers *t) { return t->armed; }
+
+void eddy__timer_insert(struct eddy__timers *t, eddy__timer *e)
+{
+    place(t, e);
+    e->wheel = t;
+    t->armed++;
+}
+
+void eddy__timer_remove(eddy__timer *e)
+{
+    struct eddy__timers *t = e->wheel;
+    if (!t)
+        return;
+    unplace(t, e);
+    e->wheel = NULL;
+    t->armed--;
+}
+
+void eddy__timer_cancel(eddy__timer *e)
+{
+    eddy__timer_remove(e);
+    eddy_waker_drop(&e->waker);
+}
+
+void eddy__timer_arm(struct eddy__timers *t, eddy__timer *e, const eddy_waker *w)
+{
+    if (e->wheel != t) {
+        eddy__timer_remove(e);
+        eddy__timer_insert(t, e);
+    }
+    eddy_waker_set(&e->waker, w);
+}
+
+void eddy__timer_set_deadline(eddy__timer *e, uint64_t deadline)
+{
+    struct eddy__timers *t = e->wheel;
+    if (t && e->deadline == deadline)
+        return;
+    e->deadline = deadline;
+    if (t) {
+        unplace(t, e);
+        place(t, e);
+    }
+}
+
