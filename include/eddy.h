@@ -10,5 +10,6 @@
 #include <eddy/time.h>
 #include <eddy/io.h>
 #include <eddy/net.h>
+#include <eddy/combinators.h>
 
 #endif

@@ -164,6 +164,7 @@ typedef struct eddy_future_vt {
     uint32_t align;    /* _Alignof the future's struct */
     uint32_t out_size; /* sizeof its output; 0 for none */
     const char *name;  /* for diagnostics */
+    uint32_t out_align; /* _Alignof its output; 0 or 1 for none */
 } eddy_future_vt;
 
 /* Defines `const eddy_future_vt NAME` for a hand-written future of type T
@@ -173,19 +174,19 @@ typedef struct eddy_future_vt {
  * The macro writes typed wrappers, so a wrong signature is a compile error
  * and no function is ever called through a mismatched pointer type.  For a
  * future with no output use EDDY_FUTURE_VT_VOID, whose POLL takes void *out. */
-#define EDDY_FUTURE_VT(NAME, T, OUT, POLL, DROP) EDDY__VT(NAME, T, OUT, POLL, DROP, sizeof(OUT))
-#define EDDY_FUTURE_VT_VOID(NAME, T, POLL, DROP) EDDY__VT(NAME, T, void, POLL, DROP, 0)
+#define EDDY_FUTURE_VT(NAME, T, OUT, POLL, DROP) EDDY__VT(NAME, T, OUT, POLL, DROP, sizeof(OUT), _Alignof(OUT))
+#define EDDY_FUTURE_VT_VOID(NAME, T, POLL, DROP) EDDY__VT(NAME, T, void, POLL, DROP, 0, 1)
 
 /* Same for a coroutine (eddy/coro.h): its drop is a poll with EDDY_CX_DROP. */
-#define EDDY_CORO_VT(NAME, T, OUT, POLL) EDDY__VT(NAME, T, OUT, POLL, NAME##__cdrop, sizeof(OUT))
-#define EDDY_CORO_VT_VOID(NAME, T, POLL) EDDY__VT(NAME, T, void, POLL, NAME##__cdrop, 0)
+#define EDDY_CORO_VT(NAME, T, OUT, POLL) EDDY__VT(NAME, T, OUT, POLL, NAME##__cdrop, sizeof(OUT), _Alignof(OUT))
+#define EDDY_CORO_VT_VOID(NAME, T, POLL) EDDY__VT(NAME, T, void, POLL, NAME##__cdrop, 0, 1)
 
-#define EDDY__VT(NAME, T, OUT, POLL, DROP, OUTSIZE)                                                  \
+#define EDDY__VT(NAME, T, OUT, POLL, DROP, OUTSIZE, OUTALIGN)                                                  \
     EDDY_UNUSED static void NAME##__cdrop(T *s) { (void)POLL(s, EDDY_CX_DROP, (OUT *)0); }             \
     static eddy_poll NAME##__poll(void *s, eddy_cx *cx, void *o) { return POLL((T *)s, cx, (OUT *)o); } \
     static void NAME##__drop(void *s) { DROP((T *)s); }                                                 \
     const eddy_future_vt NAME = {NAME##__poll, NAME##__drop, (uint32_t)sizeof(T), (uint32_t)_Alignof(T), \
-                                 (uint32_t)(OUTSIZE), #T}
+                                 (uint32_t)(OUTSIZE), #T, (uint32_t)(OUTALIGN)}
 
 EDDY_END_DECLS
 

@@ -51,14 +51,30 @@ enum {
 
 static inline size_t eddy__align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 
+static inline size_t eddy__out_offset(const eddy_future_vt *vt)
+{
+    return eddy__align_up(sizeof(struct eddy__task), vt->out_align > 1 ? vt->out_align : 1);
+}
+
 static inline size_t eddy__frame_offset(const eddy_future_vt *vt)
 {
     size_t a = vt->align < 8 ? 8 : vt->align;
-    return eddy__align_up(sizeof(struct eddy__task) + vt->out_size, a);
+    return eddy__align_up(eddy__out_offset(vt) + vt->out_size, a);
+}
+
+/* Alignment of the whole block: the strictest of header, output, frame. */
+static inline size_t eddy__task_align(const eddy_future_vt *vt)
+{
+    size_t a = 16;
+    if (vt->align > a)
+        a = vt->align;
+    if (vt->out_align > a)
+        a = vt->out_align;
+    return a;
 }
 
 static inline void *eddy__task_frame(struct eddy__task *t) { return (char *)t + eddy__frame_offset(t->vt); }
-static inline void *eddy__task_out(struct eddy__task *t) { return (char *)t + sizeof(struct eddy__task); }
+static inline void *eddy__task_out(struct eddy__task *t) { return (char *)t + eddy__out_offset(t->vt); }
 static inline struct eddy__task *eddy__frame_task(void *frame, const eddy_future_vt *vt)
 {
     return (struct eddy__task *)((char *)frame - eddy__frame_offset(vt));

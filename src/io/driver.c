@@ -17,7 +17,10 @@ int eddy__io_register(struct eddy__driver *d, struct eddy__io_src *s, int fd, ui
         return -EINVAL;
     s->fd = fd;
     s->ready = 0;
-    s->interest = interest;
+    /* Edge-triggered: armed for good.  Level-triggered: armed only for the
+     * directions somebody waits on (eddy__io_arm), else an always-writable
+     * socket would make every epoll_wait return at once. */
+    s->interest = edge ? interest : 0;
     s->edge = edge ? 1 : 0;
     s->rd = EDDY_WAKER_EMPTY;
     s->wr = EDDY_WAKER_EMPTY;
@@ -44,4 +47,13 @@ void eddy__io_deregister(struct eddy__io_src *s)
     s->registered = 0;
     eddy_waker_drop(&s->rd);
     eddy_waker_drop(&s->wr);
+}
+
+void eddy__io_rearm(struct eddy__io_src *s, uint32_t want)
+{
+    if (!s->registered || want == s->interest)
+        return;
+    struct eddy__driver *d = (struct eddy__driver *)s->drv;
+    s->interest = want;
+    (void)d->ops->mod(d, s);
 }

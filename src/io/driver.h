@@ -58,6 +58,16 @@ EDDY_HIDDEN int eddy__io_register(struct eddy__driver *d, struct eddy__io_src *s
  * on a source that was never registered. */
 EDDY_HIDDEN void eddy__io_deregister(struct eddy__io_src *s);
 
+/* Level-triggered sources only: sets the armed directions to want. */
+EDDY_HIDDEN void eddy__io_rearm(struct eddy__io_src *s, uint32_t want);
+
+/* Before waiting for dir: a level-triggered source is armed on demand. */
+static inline void eddy__io_arm(struct eddy__io_src *s, uint32_t dir)
+{
+    if (EDDY_UNLIKELY(!s->edge) && !(s->interest & dir))
+        eddy__io_rearm(s, s->interest | dir);
+}
+
 /* Called by a future after EAGAIN: forget the readiness for dir so the next
  * poll waits for a new edge. */
 static inline void eddy__io_clear(struct eddy__io_src *s, uint32_t dir) { s->ready &= ~dir; }
@@ -67,6 +77,7 @@ static inline void eddy__io_clear(struct eddy__io_src *s, uint32_t dir) { s->rea
 static inline bool eddy__io_wait(struct eddy__io_src *s, uint32_t dir, eddy_cx *cx)
 {
     eddy_waker_set(dir == EDDY__IO_READ ? &s->rd : &s->wr, cx->waker);
+    eddy__io_arm(s, dir);
     return (s->ready & dir) != 0;
 }
 
@@ -84,6 +95,12 @@ static inline void eddy__io_dispatch(struct eddy__io_src *s, uint32_t bits)
         eddy_waker_wake(&s->rd);
     if (bits & EDDY__IO_WRITE)
         eddy_waker_wake(&s->wr);
+    if (EDDY_UNLIKELY(!s->edge)) {
+        /* Disarm what nobody waits on any more; a waiter re-arms. */
+        uint32_t want = (s->rd.vtable ? EDDY__IO_READ : 0u) | (s->wr.vtable ? EDDY__IO_WRITE : 0u);
+        if (want != s->interest)
+            eddy__io_rearm(s, want);
+    }
 }
 
 #endif

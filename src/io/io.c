@@ -80,6 +80,7 @@ static inline void saw_eagain(eddy_io *io, uint32_t dir)
 static inline eddy_poll wait_for(eddy_io *io, uint32_t dir, uint8_t *waiting, eddy_cx *cx)
 {
     eddy_waker_set(dir == EDDY__IO_READ ? &io->rd : &io->wr, cx->waker);
+    eddy__io_arm(io, dir);
     *waiting = 1;
     return EDDY_PENDING;
 }
@@ -172,6 +173,7 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
                 return EDDY_PENDING;                                                               \
             ssize_t n_ = (call);                                                                   \
             if (!EAGAIN_OR_WOULDBLOCK(n_)) {                                                       \
+                (f)->waiting = 0; /* done: a later drop must not touch the slot */                 \
                 *(out) = n_;                                                                       \
                 return EDDY_READY;                                                                 \
             }                                                                                      \
@@ -246,10 +248,12 @@ eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
             saw_eagain(io, EDDY__IO_WRITE);
         } else {
+            f->waiting = 0;
             *out = n;
             return EDDY_READY;
         }
     }
+    f->waiting = 0;
     *out = (ssize_t)f->len;
     return EDDY_READY;
 }
@@ -278,15 +282,18 @@ eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
         if (n > 0) {
             f->done += (size_t)n;
         } else if (n == 0) {
+            f->waiting = 0;
             *out = -EPIPE;
             return EDDY_READY;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
             saw_eagain(io, EDDY__IO_READ);
         } else {
+            f->waiting = 0;
             *out = n;
             return EDDY_READY;
         }
     }
+    f->waiting = 0;
     *out = (ssize_t)f->len;
     return EDDY_READY;
 }
@@ -308,6 +315,7 @@ eddy_poll eddy_ready_poll(eddy_ready *f, eddy_cx *cx, int *out)
         return EDDY_READY;
     }
     if (io->ready & f->dir) {
+        f->waiting = 0;
         if (out)
             *out = 0;
         return EDDY_READY;

@@ -162,6 +162,7 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
         *out = -EBADF;
         return EDDY_READY;
     }
+    bool retry = false;
     if (f->stalled) {
         /* Out of descriptors: retry when the backoff timer fires, or at once
          * if this runtime closed a descriptor (which consumed fd_waiter). */
@@ -170,23 +171,23 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
         if (eddy_sleep_poll(&f->backoff, cx, &rc) == EDDY_PENDING && c &&
             eddy_waker_will_wake(&c->fd_waiter, cx->waker))
             return EDDY_PENDING;
+        eddy_sleep_drop(&f->backoff);
+        f->stalled = 0;
+        retry = true;
     }
     for (;;) {
-        if (!(io->ready & EDDY__IO_READ) && !io->fresh && !f->stalled) {
+        if (!retry && !(io->ready & EDDY__IO_READ) && !io->fresh) {
             eddy_waker_set(&io->rd, cx->waker);
             f->waiting = 1;
             return EDDY_PENDING;
         }
+        retry = false;
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
         socklen_t alen = sizeof(struct sockaddr_storage);
         struct sockaddr_storage ss;
         int fd = accept4(io->fd, (struct sockaddr *)&ss, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            if (f->stalled) {
-                eddy_sleep_drop(&f->backoff);
-                f->stalled = 0;
-            }
             f->backoff_ms = 0;
             if (f->peer) {
                 memcpy(&f->peer->u.ss, &ss, alen);
@@ -196,38 +197,34 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
             return EDDY_READY;
         }
         int e = errno;
-        if (e == EINTR || e == ECONNABORTED || e == EPROTO)
-            continue; /* the peer gave up before we got to it: next one */
+        if (e == EINTR || e == ECONNABORTED || e == EPROTO) {
+            retry = true; /* the peer gave up before we got to it: next one */
+            continue;
+        }
         if (e == EAGAIN || e == EWOULDBLOCK) {
             io->ready &= ~EDDY__IO_READ;
             io->fresh = 0;
-            if (f->stalled) {
-                eddy_sleep_drop(&f->backoff);
-                f->stalled = 0;
-            }
             continue; /* goes to wait */
         }
         if (out_of_resources(e)) {
             /* Keep the listener; wait for a descriptor instead of spinning
              * (the pending connection stays in the kernel's backlog). */
             struct eddy__core *c = cx->core;
-            if (!f->stalled && c)
+            if (!c) {
+                *out = -e; /* no runtime, no timer: report it */
+                return EDDY_READY;
+            }
+            if (f->backoff_ms == 0)
                 c->accept_stalls++;
-            f->stalled = 1;
             f->backoff_ms = f->backoff_ms ? (f->backoff_ms * 2 > 100 ? 100 : f->backoff_ms * 2) : 1;
-            eddy_sleep_drop(&f->backoff);
             eddy_sleep_init(&f->backoff, EDDY_MS(f->backoff_ms));
             int rc = 0;
             if (eddy_sleep_poll(&f->backoff, cx, &rc) == EDDY_READY) {
-                if (rc < 0) { /* no runtime: no timer, report instead */
-                    f->stalled = 0;
-                    *out = -e;
-                    return EDDY_READY;
-                }
+                retry = true;
                 continue;
             }
-            if (c)
-                eddy_waker_set(&c->fd_waiter, cx->waker);
+            f->stalled = 1;
+            eddy_waker_set(&c->fd_waiter, cx->waker);
             return EDDY_PENDING;
         }
         *out = -e;

@@ -41,6 +41,7 @@ struct eddy__ct {
     uint64_t adopted, local_freed;
 
     bool main_notified;
+    bool clock_fresh; /* the last clock reading was taken after sleeping and no task ran since */
     bool shutting_down;
     atomic_int driving;           /* a thread is inside block_on */
     unsigned event_interval;

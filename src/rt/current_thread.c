@@ -378,7 +378,9 @@ static inline bool has_work(const struct eddy__ct *ct) { return !ring_empty(ct) 
 static void turn(struct eddy__ct *ct, bool may_block)
 {
     struct eddy__timers *tm = ct->core.timers;
-    eddy__timers_tick_clock(tm);
+    if (!ct->clock_fresh)
+        eddy__timers_tick_clock(tm);
+    ct->clock_fresh = false;
     eddy__timers_fire(tm);
     drain_remote(ct);
     int64_t timeout = 0;
@@ -412,6 +414,11 @@ static void turn(struct eddy__ct *ct, bool may_block)
         ct->core.driver->ops->wait(ct->core.driver, timeout);
         atomic_store(&sh->parked, 0);
         atomic_store(&sh->unpark_sent, 0);
+        /* We slept: the reading taken before is stale.  This reading also
+         * serves the next turn if no task runs in between. */
+        eddy__timers_tick_clock(tm);
+        eddy__timers_fire(tm);
+        ct->clock_fresh = true;
         drain_remote(ct);
         return;
     }
@@ -530,6 +537,7 @@ void eddy_rt_free(eddy_rt *rt)
     ct->head = ct->tail = 0;
     eddy_waker_drop(&ct->core.fd_waiter);
     eddy__timers_free(ct->core.timers);
+    ct->core.timers = NULL;
 #if EDDY_DEBUG
     if (ct->core.driver->sources > 0)
         eddy__warn("eddy_rt_free: %ld I/O object(s) still registered; close sockets before freeing the runtime",
@@ -560,6 +568,7 @@ int eddy_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *out)
     eddy_waker w = {&main_waker_vt, ct->sh};
     eddy_cx cx = {&w, &ct->core};
     ct->main_notified = true;
+    eddy__timers_tick_clock(ct->core.timers); /* now must not be stale at the first poll */
     unsigned ticks = 0;
     for (;;) {
         if (ct->main_notified) {
@@ -574,6 +583,8 @@ int eddy_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *out)
             task_run(ct, t);
             ticks++;
         }
+        if (ticks)
+            ct->clock_fresh = false;
         if (ticks >= ct->event_interval) {
             ticks = 0;
             turn(ct, false); /* busy: let I/O, timers and remote wakes in */
@@ -589,7 +600,7 @@ int eddy_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *out)
 
 static int spawn_alloc(eddy_rt *rt, const eddy_future_vt *vt, struct eddy__task **out)
 {
-    if (!rt || !vt || !vt->poll)
+    if (!rt || !vt || !vt->poll || (vt->align & (vt->align - 1)) || (vt->out_align & (vt->out_align - 1)))
         return -EINVAL;
     struct eddy__ct *ct = &rt->ct;
     if (on_runtime_thread(ct->sh) && ct->shutting_down)
@@ -597,8 +608,9 @@ static int spawn_alloc(eddy_rt *rt, const eddy_future_vt *vt, struct eddy__task 
     size_t off = eddy__frame_offset(vt);
     size_t total = off + vt->size;
     struct eddy__task *t;
-    if (vt->align > 16) {
-        t = aligned_alloc(vt->align, eddy__align_up(total, vt->align));
+    size_t align = eddy__task_align(vt);
+    if (align > 16) {
+        t = aligned_alloc(align, eddy__align_up(total, align));
     } else {
         t = malloc(total);
     }

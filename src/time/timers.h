@@ -26,15 +26,21 @@ EDDY_HIDDEN void eddy__timers_tick_clock(struct eddy__timers *t);
 EDDY_HIDDEN size_t eddy__timers_fire(struct eddy__timers *t);
 
 /* Nanoseconds from now to the earliest deadline, 0 if one is due, -1 if no
- * timer is armed. */
+ * timer is armed.  Precisely: to the wheel's next event, which is the
+ * earliest deadline's 1 ms tick or an earlier cascade point (waking there
+ * fires nothing; the next call gives the following event).  Never later
+ * than the earliest deadline's tick; round it up, never down. */
 EDDY_HIDDEN int64_t eddy__timers_next_timeout(struct eddy__timers *t);
 
 /* True while the virtual clock is paused. */
 EDDY_HIDDEN bool eddy__timers_paused(const struct eddy__timers *t);
 
 /* Paused clock only: moves now to the earliest deadline (the runtime is
- * idle, so nothing can happen before it).  Returns false if no timer is
- * armed. */
+ * idle, so nothing can happen before it); exactly, to that deadline's tick
+ * (rounded up to the 1 ms grid that starts at the runtime's creation).
+ * Does not wake: call fire next.  Returns false if no timer is armed (or
+ * the clock is not paused); timers armed with EDDY_INSTANT_NEVER do not
+ * count. */
 EDDY_HIDDEN bool eddy__timers_auto_advance(struct eddy__timers *t);
 
 /* While the clock is paused, next_timeout is a distance on the virtual

@@ -202,6 +202,8 @@ static void unplace(struct eddy__timers *t, eddy__timer *e)
  * empty. */
 static uint64_t next_event(const struct eddy__timers *t, unsigned *level_out, unsigned *slot_out)
 {
+    *level_out = LEVELS;
+    *slot_out = 0;
     for (unsigned l = 0; l < LEVELS; l++) {
         uint64_t m = t->occupied[l];
         if (!m)
@@ -218,11 +220,8 @@ static uint64_t next_event(const struct eddy__timers *t, unsigned *level_out, un
         *slot_out = s;
         return start;
     }
-    if (!list_empty(&t->overflow)) {
-        *level_out = LEVELS;
-        *slot_out = 0;
+    if (!list_empty(&t->overflow))
         return ((t->elapsed >> (LEVELS * BITS)) + 1) << (LEVELS * BITS);
-    }
     return UINT64_MAX;
 }
 

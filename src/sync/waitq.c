@@ -1,0 +1,153 @@
+/* The lock's slow path (spin, then sleep on a futex), batched wake-ups of
+ * whole queues, and the thread parker behind the _blocking variants. */
+#include "waitq.h"
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static inline void cpu_relax(void)
+{
+#if EDDY_GNU && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif EDDY_GNU && defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
+{
+    /* EINTR, EAGAIN (the value changed) and spurious returns are all fine:
+     * every caller re-checks in a loop. */
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *addr, int n)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* ---- the lock ------------------------------------------------------------- */
+
+/* Critical sections are a few dozen instructions, so a short spin usually
+ * wins; past it the holder was probably descheduled (more threads than
+ * cores), and sleeping beats burning its CPU. */
+#define SPINS 64
+
+void eddy__lock_slow(eddy__lock *l)
+{
+    for (int i = 0; i < SPINS; i++) {
+        uint32_t v = atomic_load_explicit(&l->v, memory_order_relaxed);
+        if (v == 0) {
+            if (atomic_compare_exchange_weak_explicit(&l->v, &v, 1, memory_order_acquire, memory_order_relaxed))
+                return;
+        } else if (v == 2) {
+            break; /* others already sleep: queue behind them */
+        }
+        cpu_relax();
+    }
+    /* From here the lock word says "sleepers" (2) while we hold it, so the
+     * release wakes one of them; one extra wake at worst. */
+    while (atomic_exchange_explicit(&l->v, 2, memory_order_acquire) != 0)
+        futex_wait(&l->v, 2);
+}
+
+void eddy__lock_wake(eddy__lock *l) { futex_wake(&l->v, 1); }
+
+/* ---- whole-queue releases -------------------------------------------------- */
+
+void eddy__waitq_release_older(eddy__waitq *q, eddy__lock *l, eddy__wakelist *wl, uint32_t gen, uint32_t state)
+{
+    for (;;) {
+        eddy__waiter *w = q->head;
+        /* Generations wrap: "older" is a negative signed distance. */
+        if (!w || (int32_t)(w->arg - gen) >= 0)
+            return;
+        if (eddy__wakelist_full(wl))
+            eddy__wakelist_flush_relock(wl, l);
+        else
+            eddy__waitq_release_one(q, wl, state);
+    }
+}
+
+void eddy__waitq_release_all(eddy__waitq *q, eddy__lock *l, eddy__wakelist *wl, uint32_t state)
+{
+    while (q->head) {
+        if (eddy__wakelist_full(wl))
+            eddy__wakelist_flush_relock(wl, l);
+        else
+            eddy__waitq_release_one(q, wl, state);
+    }
+}
+
+/* ---- the thread parker ------------------------------------------------------
+ * state: 0 empty, 1 notified, -1 (UINT32_MAX) parked.  refs counts the
+ * waker references (the blocking call's own one included). */
+
+struct parker {
+    _Atomic uint32_t state;
+    _Atomic uint32_t refs;
+};
+
+#define P_EMPTY 0u
+#define P_NOTIFIED 1u
+#define P_PARKED UINT32_MAX
+
+static void park(struct parker *p)
+{
+    /* NOTIFIED -> EMPTY and return; EMPTY -> PARKED and sleep. */
+    if (atomic_fetch_sub_explicit(&p->state, 1, memory_order_acquire) == P_NOTIFIED)
+        return;
+    for (;;) {
+        futex_wait(&p->state, P_PARKED);
+        uint32_t n = P_NOTIFIED;
+        if (atomic_compare_exchange_strong_explicit(&p->state, &n, P_EMPTY, memory_order_acquire,
+                                                    memory_order_relaxed))
+            return;
+    }
+}
+
+static void unpark(struct parker *p)
+{
+    if (atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_release) == P_PARKED)
+        futex_wake(&p->state, 1);
+}
+
+static eddy_waker pk_clone(const void *d);
+static void pk_wake_by_ref(const void *d) { unpark((struct parker *)d); }
+static void pk_drop(const void *d)
+{
+    atomic_fetch_sub_explicit(&((struct parker *)d)->refs, 1, memory_order_release);
+}
+static void pk_wake(const void *d)
+{
+    pk_wake_by_ref(d);
+    pk_drop(d); /* last touch of the parker */
+}
+
+static const eddy_waker_vtable parker_vt = {pk_clone, pk_wake, pk_wake_by_ref, pk_drop};
+
+static eddy_waker pk_clone(const void *d)
+{
+    atomic_fetch_add_explicit(&((struct parker *)d)->refs, 1, memory_order_relaxed);
+    return (eddy_waker){&parker_vt, d};
+}
+
+int eddy__block_thread(eddy__poll_fn poll, void *fut, void *out)
+{
+    if (eddy__tls_core)
+        return -EDDY_EMISUSE;
+    struct parker p;
+    atomic_init(&p.state, P_EMPTY);
+    atomic_init(&p.refs, 1);
+    eddy_waker w = {&parker_vt, &p};
+    eddy_cx cx = {&w, NULL};
+    while (poll(fut, &cx, out) == EDDY_PENDING)
+        park(&p);
+    /* A waker taken out of a queue may still be on its way to us (woken
+     * after the other side released its lock): wait until it is done. */
+    while (atomic_load_explicit(&p.refs, memory_order_acquire) != 1)
+        sched_yield();
+    return 0;
+}

@@ -1,0 +1,205 @@
+/* Misuse is detected and reported, not silently tolerated: each case runs
+ * in a forked child whose stderr goes through a pipe; the child must die
+ * of SIGABRT and its message must name the misuse.
+ *   debug builds (EDDY_DEBUG=1):
+ *     - polling a coroutine again after it returned READY
+ *     - polling a coroutine frame that moved after its first poll
+ *     - eddy_spawn_commit with a vtable other than the one prepared
+ *   every build:
+ *     - an EDDY_YIELD inside the user's own switch (rule 2), caught on resume
+ *     - eddy_rt_free called from inside the runtime
+ * When EDDY_DEBUG is 0 the debug-only cases are skipped with a note. */
+#include <eddy.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "eddy_test.h"
+
+/* ---- the misbehaving programs ------------------------------------------- */
+
+struct counter {
+    eddy_coro co;
+    int i;
+};
+
+static eddy_poll counter_poll(struct counter *f, eddy_cx *cx, int *out)
+{
+    EDDY_BEGIN(&f->co, cx);
+    for (f->i = 0; f->i < 2; f->i++)
+        EDDY_YIELD();
+    *out = f->i;
+    EDDY_END();
+}
+EDDY_CORO_VT(counter_vt, struct counter, int, counter_poll);
+
+static void poll_after_ready(void)
+{
+    eddy_waker n = eddy_waker_noop();
+    eddy_cx cx = {&n, NULL};
+    struct counter f;
+    eddy_coro_init(&f.co);
+    int out = 0;
+    for (int i = 0; i < 10; i++)
+        if (counter_poll(&f, &cx, &out) == EDDY_READY)
+            break;
+    CHECK(eddy_coro_done(&f.co));
+    (void)counter_poll(&f, &cx, &out); /* misuse: must abort */
+}
+
+static void moved_frame(void)
+{
+    eddy_waker n = eddy_waker_noop();
+    eddy_cx cx = {&n, NULL};
+    struct counter a, b;
+    eddy_coro_init(&a.co);
+    int out = 0;
+    CHECK_EQ(counter_poll(&a, &cx, &out), EDDY_PENDING);
+    memcpy(&b, &a, sizeof b);       /* the frame moves... */
+    (void)counter_poll(&b, &cx, &out); /* ...and is polled there: must abort */
+}
+
+static void moved_frame_dropped(void)
+{
+    struct counter a, b;
+    eddy_waker n = eddy_waker_noop();
+    eddy_cx cx = {&n, NULL};
+    int out = 0;
+    eddy_coro_init(&a.co);
+    CHECK_EQ(counter_poll(&a, &cx, &out), EDDY_PENDING);
+    memcpy(&b, &a, sizeof b);
+    counter_vt.drop(&b); /* dropping a moved frame is caught too */
+}
+
+struct sw {
+    eddy_coro co;
+    int mode;
+};
+
+static eddy_poll sw_poll(struct sw *f, eddy_cx *cx, void *out)
+{
+    (void)out;
+    EDDY_BEGIN(&f->co, cx);
+    switch (f->mode) { /* rule 2 broken: a suspend point inside our own switch */
+    case 1:
+        EDDY_YIELD();
+        break;
+    default:
+        break;
+    }
+    EDDY_END();
+}
+
+static void yield_inside_switch(void)
+{
+    eddy_waker n = eddy_waker_noop();
+    eddy_cx cx = {&n, NULL};
+    struct sw f = {.mode = 1};
+    eddy_coro_init(&f.co);
+    CHECK_EQ(sw_poll(&f, &cx, NULL), EDDY_PENDING);
+    (void)sw_poll(&f, &cx, NULL); /* resumes at a case of the wrong switch */
+}
+
+struct freer {
+    int dummy;
+};
+static eddy_poll freer_poll(struct freer *f, eddy_cx *cx, void *out)
+{
+    (void)f;
+    (void)cx;
+    (void)out;
+    eddy_rt_free(eddy_rt_current()); /* misuse: from inside the runtime */
+    return EDDY_READY;
+}
+static void freer_drop(struct freer *f) { (void)f; }
+EDDY_FUTURE_VT_VOID(freer_vt, struct freer, freer_poll, freer_drop);
+
+static void rt_free_inside(void)
+{
+    eddy_rt *rt;
+    CHECK_OK(eddy_rt_new(&rt, NULL));
+    struct freer f = {0};
+    (void)eddy_block_on(rt, &freer_vt, &f, NULL);
+}
+
+static void commit_wrong_vt(void)
+{
+    eddy_rt *rt;
+    CHECK_OK(eddy_rt_new(&rt, NULL));
+    void *frame;
+    CHECK_OK(eddy_spawn_prepare(rt, &counter_vt, &frame));
+    eddy_coro_init(&((struct counter *)frame)->co);
+    /* freer_vt has a different frame layout (and out_size): must abort */
+    (void)eddy_spawn_commit(&freer_vt, frame, NULL);
+}
+
+/* ---- the harness ---------------------------------------------------------- */
+
+static void expect_abort(const char *name, void (*fn)(void), const char *needle)
+{
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (dup2(fds[1], 2) < 0)
+            _exit(3);
+        close(fds[1]);
+        fn();
+        fprintf(stderr, "misuse was not detected\n");
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[8192];
+    size_t len = 0;
+    /* Read until EOF (the child exits) or the buffer is full. */
+    while (len < sizeof buf - 1) {
+        ssize_t r = read(fds[0], buf + len, sizeof buf - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    pid_t w;
+    do
+        w = waitpid(pid, &status, 0);
+    while (w < 0 && errno == EINTR);
+    CHECK_EQ(w, pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+              "%s: expected the child to abort; it %s %d; its stderr:\n%s", name,
+              WIFSIGNALED(status) ? "died of signal" : "exited with", WIFSIGNALED(status) ? WTERMSIG(status)
+                                                                                            : WEXITSTATUS(status),
+              buf);
+    CHECK_MSG(strstr(buf, needle) != NULL, "%s: message does not name the misuse (\"%s\"):\n%s", name, needle,
+              buf);
+    CHECK_MSG(strstr(buf, "eddy:") != NULL, "%s: message lacks the eddy: prefix:\n%s", name, buf);
+    printf("%s: aborted with: %s", name, buf);
+}
+
+int main(void)
+{
+    test_watchdog(60);
+    expect_abort("yield inside a switch", yield_inside_switch, "switch");
+    expect_abort("eddy_rt_free inside the runtime", rt_free_inside, "inside a runtime");
+#if EDDY_DEBUG
+    expect_abort("poll after READY", poll_after_ready, "polled again after it returned EDDY_READY");
+    expect_abort("moved frame", moved_frame, "moved in memory");
+    expect_abort("moved frame dropped", moved_frame_dropped, "moved in memory");
+    expect_abort("commit with another vtable", commit_wrong_vt, "eddy_spawn_prepare");
+    printf("test_coro_misuse: ok\n");
+#else
+    (void)poll_after_ready;
+    (void)moved_frame;
+    (void)moved_frame_dropped;
+    (void)commit_wrong_vt;
+    printf("test_coro_misuse: ok (debug-only checks skipped: EDDY_DEBUG is 0)\n");
+#endif
+    return 0;
+}
