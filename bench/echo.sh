@@ -15,21 +15,30 @@
 # from /proc/PID/stat before and after each run, over every message of the
 # run), and the ratios eddy/epoll.
 #
-#   bash bench/echo.sh              5 runs of 5 s per server and workload (< 5 min)
-#   QUICK=1 bash bench/echo.sh      3 runs of 2 s (< 2 min)
+#   bash bench/echo.sh              9 runs of 3 s per server and workload (< 5 min)
+#   QUICK=1 bash bench/echo.sh      5 runs of 1.5 s (< 2 min)
+#
+# Then, when perf(1) can count syscall tracepoints, one more run per server
+# and workload counts the server's system calls per message (read, send,
+# epoll_wait, all): the number that explains most CPU differences between
+# servers whose user-space work is a few percent of their time.  That run
+# is separate from the timed ones, so counting never perturbs them.
 #
 # Environment: EDDY_BUILD_DIR (build/release), REPS, DURATION, WARMUP,
-# SERVERS (default "eddy epoll tpc"), NO_PIN=1 (do not use taskset).
+# SERVERS (default "eddy epoll tpc"), NO_PIN=1 (do not use taskset),
+# NO_SYSCALLS=1 (skip the syscall count).
 # Build first with `make bench` (or `make demo`).  Loopback only.  Exits
 # non-zero if any run reports a failed connection or a wrong byte.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD=${EDDY_BUILD_DIR:-build/release}
+# Many short interleaved runs beat a few long ones on a shared machine:
+# a burst of noise spoils one run, and the median drops it.
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
-    REPS=${REPS:-3}; DURATION=${DURATION:-2}; WARMUP=${WARMUP:-0.5}
+    REPS=${REPS:-5}; DURATION=${DURATION:-1.5}; WARMUP=${WARMUP:-0.3}
 else
-    REPS=${REPS:-5}; DURATION=${DURATION:-5}; WARMUP=${WARMUP:-1}
+    REPS=${REPS:-9}; DURATION=${DURATION:-3}; WARMUP=${WARMUP:-0.5}
 fi
 SERVERS=${SERVERS:-"eddy epoll tpc"}
 WORKLOADS=("rr1 100 1 64" "pipe 64 16 64")
@@ -142,11 +151,40 @@ median() { # workload server column
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3f", a / b }'; }
 
+# ---- syscalls per message (one extra, untimed run each) ----
+SYSCALLS=$TMP/syscalls
+: >"$SYSCALLS"
+EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_wait
+if [ -z "${NO_SYSCALLS:-}" ] && command -v perf >/dev/null 2>&1 &&
+    perf stat -e "$EVENTS" -o /dev/null -- true >/dev/null 2>&1; then
+    echo
+    echo "   counting server syscalls (perf stat, one more run per server and workload)"
+    for wl in "${WORKLOADS[@]}"; do
+        read -r name conns inflight size <<<"$wl"
+        for s in $SERVERS; do
+            perf stat -e "$EVENTS" -x, -o "$TMP/perf.$s" -p "${PID[$s]}" &
+            perfpid=$!
+            sleep 0.2
+            out=$("${PIN_LOAD[@]}" "$LOADGEN" --quiet --port "${PORT[$s]}" --conns "$conns" \
+                --inflight "$inflight" --size "$size" --duration 1 --warmup 0.2) || failed=1
+            kill -INT "$perfpid" 2>/dev/null || true
+            wait "$perfpid" 2>/dev/null || true
+            total=$(field total_msgs "$(grep '^RESULT ' <<<"$out" || true)")
+            awk -F, -v w="$name" -v s="$s" -v n="${total:-0}" '
+                $3 ~ /raw_syscalls:sys_enter/ { all = $1 } $3 ~ /enter_read$/ { rd = $1 }
+                $3 ~ /enter_sendto/ { snd = $1 } $3 ~ /enter_epoll_wait/ { ew = $1 }
+                END { if (n > 0) printf "%s %s %.3f %.3f %.3f %.3f\n", w, s, all / n, rd / n, snd / n, ew / n }
+            ' "$TMP/perf.$s" >>"$SYSCALLS"
+        done
+    done
+fi
+sys_of() { awk -v w="$1" -v s="$2" -v c="$3" '$1 == w && $2 == s { print $c; found = 1 } END { if (!found) print "-" }' "$SYSCALLS"; }
+
 echo
 echo "Medians of $REPS runs ($pin_note):"
 echo
-echo "| workload | server | msgs/s | p50 (us) | p99 (us) | server CPU (ns/msg) | msgs/s vs epoll | CPU/msg vs epoll |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| workload | server | msgs/s | p50 (us) | p99 (us) | server CPU (ns/msg) | msgs/s vs epoll | CPU/msg vs epoll | syscalls/msg (read, send, epoll_wait) |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
 verdict=()
 for wl in "${WORKLOADS[@]}"; do
     read -r name conns inflight size <<<"$wl"
@@ -156,8 +194,12 @@ for wl in "${WORKLOADS[@]}"; do
     for s in $SERVERS; do
         m=$(median "$name" "$s" 4)
         c=$(median "$name" "$s" 7)
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$s" "$m" "$(median "$name" "$s" 5)" \
-            "$(median "$name" "$s" 6)" "$c" "$(ratio "$m" "$em")" "$(ratio "$c" "$ec")"
+        sc="-"
+        if [ "$(sys_of "$name" "$s" 3)" != "-" ]; then
+            sc="$(sys_of "$name" "$s" 3) ($(sys_of "$name" "$s" 4), $(sys_of "$name" "$s" 5), $(sys_of "$name" "$s" 6))"
+        fi
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$s" "$m" "$(median "$name" "$s" 5)" \
+            "$(median "$name" "$s" 6)" "$c" "$(ratio "$m" "$em")" "$(ratio "$c" "$ec")" "$sc"
     done
     if [[ " $SERVERS " == *" eddy "* && " $SERVERS " == *" epoll "* ]]; then
         tr=$(ratio "$(median "$name" eddy 4)" "$em")

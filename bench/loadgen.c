@@ -13,10 +13,12 @@
  * was never sent.
  *
  * Timeline, bounded in time whatever the server does:
- *   connect  at most --batch (1000) connections wait for their first echo
- *            at a time, so a server's accept queue never overflows; a
- *            connection not up within --connect-timeout (10 s) fails;
- *   warmup   once every connection is up (or failed), --warmup (1 s);
+ *   connect  each connection sends one message and waits for its echo;
+ *            at most --batch (1000) wait at a time, so a server's accept
+ *            queue never overflows; a connection not up within
+ *            --connect-timeout (10 s) fails;
+ *   warmup   once every connection is up (or failed), all of them start
+ *            keeping `inflight` messages going: --warmup (1 s), then
  *   measure  --duration seconds: messages/s and per-message round-trip
  *            latency (histogram, ~3% buckets) count only this window;
  *   drain    no new messages; the ones in flight must come back within
@@ -155,6 +157,7 @@ struct worker {
     uint32_t n, next_start, pending, batch;
     uint32_t up, failed, quiet;
     int stopping, settled_local;
+    int kicked; /* every connection settled: full load started */
     uint64_t msgs, bytes, total_msgs, mismatches, lost, errors;
     uint64_t hist[HBUCKETS];
     char sbuf[SBUF_SIZE];
@@ -206,6 +209,8 @@ static int send_some(struct worker *w, struct lconn *c, uint64_t now)
 {
     const uint32_t S = cfg.size, K = cfg.inflight;
     uint64_t limit = w->stopping ? c->sent + (c->send_off > 0) : c->recvd + K;
+    if (!w->kicked && limit > 1)
+        limit = 1; /* connect phase: one message, to see the connection work */
     while (c->sent < limit) {
         size_t fill = 0;
         uint64_t s = c->sent;
@@ -392,6 +397,15 @@ static void *worker_main(void *arg)
             start_conn(w, &w->c[w->next_start++]);
         uint64_t mstart = measure_start();
         uint64_t mend = mstart == UINT64_MAX ? UINT64_MAX : mstart + dur;
+        if (mstart != UINT64_MAX && !w->kicked) {
+            /* Everyone is connected: from here every connection keeps
+             * `inflight` messages going. */
+            w->kicked = 1;
+            uint64_t now = bench_now_ns();
+            for (uint32_t i = 0; i < w->n; i++)
+                if (w->c[i].state == C_UP)
+                    send_some(w, &w->c[i], now);
+        }
 
         int nev = epoll_wait(w->epfd, evs, MAX_EVENTS, 5);
         if (nev < 0 && errno != EINTR) {
@@ -426,8 +440,11 @@ static void *worker_main(void *arg)
             }
             w->next_start = w->n;
         }
-        if (w->up + w->failed == w->n)
+        if (w->up + w->failed == w->n) {
             w->settled_local = 1;
+            if (w->up == 0)
+                break; /* every connection of this worker failed: nothing to measure */
+        }
         if (!w->stopping && now >= mend) {
             w->stopping = 1;
             drain_deadline = now + DRAIN_NS;

@@ -11,5 +11,7 @@
 #include <eddy/io.h>
 #include <eddy/net.h>
 #include <eddy/combinators.h>
+#include <eddy/sync.h>
+#include <eddy/channel.h>
 
 #endif

@@ -103,7 +103,7 @@ _Static_assert(sizeof(struct lv10) >= DEPTH * (sizeof(eddy_coro) + sizeof(long))
 _Static_assert(sizeof(struct lv10) <= (DEPTH + 1) * (sizeof(eddy_coro) + sizeof(long) + 8),
                "the outer frame is only the levels' fields");
 enum { OUTER_FRAME_SIZE = sizeof(struct lv10) };
-static char frame_sized_array[OUTER_FRAME_SIZE];
+typedef char frame_sized_array[OUTER_FRAME_SIZE]; /* a constant array bound */
 static struct lv10 static_frame; /* a whole 11-level coroutine, statically allocated */
 
 static long expected_output(void)
@@ -120,7 +120,7 @@ static void test_by_hand(void)
     eddy_waker w = eddy_waker_counting(&c);
     eddy_cx cx = {&w, NULL};
     struct lv10 *f = &static_frame;
-    CHECK_EQ(sizeof frame_sized_array, sizeof *f);
+    CHECK_EQ(sizeof(frame_sized_array), sizeof *f);
     long out = -1;
 
     reset();

@@ -15,7 +15,8 @@
  *  F. eddy_read under an eddy_timeout that expires (the timeout drops it);
  *  G. dropping an eddy_read that already completed (drop is valid in any
  *     state) leaves alone the waker of a newer read waiting on the same
- *     descriptor.
+ *     descriptor;
+ *  H. the same for an eddy_accept that already completed.
  */
 // eddy-test-timeout: 60
 // eddy-test-labels: net
@@ -79,6 +80,10 @@ struct root {
     eddy_waker_counter wc2;
     eddy_waker w2;
     eddy_cx hand2;
+    /* H */
+    eddy_connect h_conn;
+    eddy_tcp h_cli;
+    eddy_accept h_acc2;
     char buf[65536];
 };
 
@@ -284,6 +289,35 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     eddy_waker_drop(&t->w2);
     CHECK_EQ(eddy_waker_counter_live(&t->wc2), 0);
     printf("G: dropping a completed read leaves a newer waiter alone\n");
+
+    /* ---- H: the same for eddy_accept ---- */
+    hand_begin(t, cx);
+    eddy_accept_init(&t->f.acc, &t->l, NULL);
+    CHECK_EQ(eddy_accept_poll(&t->f.acc, &t->hand, &t->fd), EDDY_PENDING);
+    EDDY_AWAIT(&t->rc, eddy_connect, &t->h_conn, &t->h_cli, &t->addr, EDDY_SEC(10));
+    CHECK_OK(t->rc);
+    for (t->rr = 0; atomic_load(&t->wc.wakes) == 0 && t->rr < 10000; t->rr++)
+        EDDY_AWAIT(NULL, eddy_sleep, &t->g_sl, EDDY_MS(1));
+    CHECK_EQ(atomic_load(&t->wc.wakes), 1);
+    CHECK_EQ(eddy_accept_poll(&t->f.acc, &t->hand, &t->fd), EDDY_READY);
+    CHECK(t->fd >= 0);
+    close(t->fd);
+    t->w2 = eddy_waker_counting(&t->wc2);
+    t->hand2 = (eddy_cx){.waker = &t->w2, .core = cx->core};
+    eddy_accept_init(&t->h_acc2, &t->l, NULL);
+    CHECK_EQ(eddy_accept_poll(&t->h_acc2, &t->hand2, &t->fd), EDDY_PENDING);
+    CHECK_EQ(eddy_waker_counter_live(&t->wc2), 2);
+    eddy_accept_drop(&t->f.acc); /* the finished one */
+    CHECK_MSG(eddy_waker_counter_live(&t->wc2) == 2,
+              "dropping a completed eddy_accept released the waker of another accept waiting on the same "
+              "listener (live %ld): that accept would never be woken",
+              eddy_waker_counter_live(&t->wc2));
+    hand_end(t, "H");
+    eddy_accept_drop(&t->h_acc2);
+    eddy_waker_drop(&t->w2);
+    CHECK_EQ(eddy_waker_counter_live(&t->wc2), 0);
+    CHECK_OK(eddy_tcp_close(&t->h_cli));
+    printf("H: dropping a completed accept leaves a newer waiter alone\n");
 
     CHECK_OK(eddy_tcp_close(&t->cli));
     CHECK_OK(eddy_tcp_close(&t->srv));

@@ -12,7 +12,9 @@
  *  3. the same with the waker of block_on's own future (no task at all).
  *
  * Every wait of the runtime is under an eddy_timeout (20 s), so a lost
- * wake-up fails with a message instead of hanging. */
+ * wake-up fails with a message instead of hanging; and since that timer
+ * would itself end the runtime's sleep, each phase also checks that the
+ * wake was acted on within 10 s of being sent (microseconds in practice). */
 // eddy-test-timeout: 90
 #include "net_util.h"
 
@@ -23,6 +25,7 @@
 static pid_t g_rt_tid;
 static atomic_int g_proc_ok = 1; /* /proc/self/task/<tid>/syscall readable */
 static atomic_int g_slept_seen;  /* phases in which the sleep was observed */
+static _Atomic uint64_t g_sent_at; /* nu_mono_ns() just before the other thread acted */
 
 static bool is_epoll_wait(long nr)
 {
@@ -56,14 +59,17 @@ static bool wait_runtime_asleep(void)
             atomic_store(&g_proc_ok, 0);
             return false;
         }
-        long nr = -2;
-        int got = fscanf(f, "%ld", &nr);
+        /* "<nr> <args...>" while in a syscall, "running" while on a CPU. */
+        char word[32] = "";
+        int got = fscanf(f, "%31s", word);
         fclose(f);
         if (got != 1) {
             atomic_store(&g_proc_ok, 0);
             return false;
         }
-        if (is_epoll_wait(nr))
+        char *end;
+        long nr = strtol(word, &end, 10);
+        if (*end == 0 && end != word && is_epoll_wait(nr))
             return true;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -133,6 +139,7 @@ static void fire(struct remote_slot *s)
     eddy_waker w = s->w;
     s->w = EDDY_WAKER_EMPTY;
     pthread_mutex_unlock(&s->mu);
+    atomic_store(&g_sent_at, nu_mono_ns());
     eddy_waker_wake(&w); /* from this thread: the remote path */
 }
 
@@ -144,6 +151,7 @@ static void *other_thread(void *p)
         sched_yield();
     if (wait_runtime_asleep())
         atomic_fetch_add(&g_slept_seen, 1);
+    atomic_store(&g_sent_at, nu_mono_ns());
     ssize_t n = write(g_pipe[1], "ping", 4);
     CHECK_EQ(n, 4);
     /* Phase 2: a task's waker.  Phase 3: block_on's waker. */
@@ -193,6 +201,18 @@ EDDY_CORO_VT_VOID(flag_task_vt, struct flag_task, flag_task_poll);
 
 EDDY_FUTURE_VT_VOID(flag_wait_vt, struct flag_wait, flag_wait_poll, flag_wait_drop);
 
+/* The timeouts above are a safety net: they would also end the sleep and
+ * let a woken-but-not-unparked task run.  So the wake must have been acted
+ * on well before: within 10 s (microseconds in practice) of being sent. */
+static void check_latency(const char *phase)
+{
+    uint64_t sent = atomic_load(&g_sent_at), now = nu_mono_ns();
+    CHECK_MSG(sent != 0 && now - sent < UINT64_C(10000000000),
+              "%s: the runtime acted on the wake only %.3f s after it was sent: it was not unparked by it", phase,
+              (double)(now - sent) / 1e9);
+    atomic_store(&g_sent_at, 0);
+}
+
 struct root {
     eddy_coro co;
     eddy_io rio;
@@ -228,6 +248,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     t->join.jh = t->jh;
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->to, EDDY_SEC(20), &nu_join_vt, &t->join, NULL);
     CHECK_MSG(t->rc == 0, "1: the pipe reader was not woken within 20 s");
+    check_latency("1");
     eddy_join_drop(t->jh);
     CHECK_EQ(t->got, 4);
     CHECK(memcmp(t->buf, "ping", 4) == 0);
@@ -243,6 +264,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     t->join.jh = t->jh;
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->to, EDDY_SEC(20), &nu_join_vt, &t->join, NULL);
     CHECK_MSG(t->rc == 0, "2: the task woken from another thread did not run within 20 s");
+    check_latency("2");
     eddy_join_drop(t->jh);
     CHECK(t->flag_done);
     CHECK_OK(eddy_rt_stats_get(eddy_rt_current(), &t->st));
@@ -254,6 +276,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     atomic_store(&g_phase, 3);
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->to, EDDY_SEC(20), &flag_wait_vt, &t->fw, NULL);
     CHECK_MSG(t->rc == 0, "3: block_on's future woken from another thread did not run within 20 s");
+    check_latency("3");
     printf("3: block_on's waker woken from another thread\n");
     *out = 0;
     EDDY_END();

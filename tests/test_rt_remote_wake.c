@@ -1,5 +1,4 @@
-/* Wakes and spawns from another thread reach a runtime that is asleep in
- * its driver.
+/* Wakes from another thread reach a runtime that is asleep in its driver.
  * - block_on's root stores a clone of its waker in a mailbox and returns
  *   PENDING; a helper thread, blocked on a condition variable until the
  *   mailbox is filled, wakes it (by value; by reference then drop; through
@@ -7,24 +6,21 @@
  *   Repeated 2000 times, so the wake lands both before and after the
  *   runtime parks.
  * - the same with a spawned task's waker (the root awaits its handle).
- * - the helper spawns 10,000 detached tasks into the running runtime; each
- *   runs exactly once.
  * A lost wake-up hangs; the watchdog turns that into a failure. */
-// eddy-test-timeout: 120
 #include <eddy.h>
 
 #include <pthread.h>
 
 #include "eddy_test.h"
 
-enum { ROOT_ROUNDS = 2000, TASK_ROUNDS = 2000, REMOTE_SPAWNS = 10000 };
+enum { ROOT_ROUNDS = 2000, TASK_ROUNDS = 2000 };
 
 /* ---- the helper thread and its mailbox ------------------------------------ */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static eddy_waker box;
-static int box_full, quit, spawn_request;
+static int box_full, quit;
 static atomic_int handled; /* rounds whose wake was delivered (set before the wake) */
 static eddy_rt *rt;
 
@@ -38,44 +34,16 @@ static void mailbox_put(eddy_waker w)
     pthread_mutex_unlock(&mu);
 }
 
-static unsigned char spawned_flags[REMOTE_SPAWNS];
-static atomic_int spawned_done;
-static eddy_waker spawn_root_waker; /* touched on the runtime thread only */
-
-struct tiny {
-    int idx;
-};
-static eddy_poll tiny_poll(struct tiny *t, eddy_cx *cx, void *out)
-{
-    (void)cx;
-    (void)out;
-    spawned_flags[t->idx]++;
-    if (atomic_fetch_add(&spawned_done, 1) + 1 == REMOTE_SPAWNS)
-        eddy_waker_wake(&spawn_root_waker);
-    return EDDY_READY;
-}
-static void tiny_drop(struct tiny *t) { (void)t; }
-EDDY_FUTURE_VT_VOID(tiny_vt, struct tiny, tiny_poll, tiny_drop);
-
 static void *helper(void *arg)
 {
     (void)arg;
     for (long round = 0;; round++) {
         pthread_mutex_lock(&mu);
-        while (!box_full && !quit && !spawn_request)
+        while (!box_full && !quit)
             pthread_cond_wait(&cv, &mu);
         if (quit) {
             pthread_mutex_unlock(&mu);
             return NULL;
-        }
-        if (spawn_request) {
-            spawn_request = 0;
-            pthread_mutex_unlock(&mu);
-            for (int i = 0; i < REMOTE_SPAWNS; i++) {
-                struct tiny t = {i};
-                CHECK_OK(eddy_spawn(rt, &tiny_vt, &t, NULL));
-            }
-            continue;
         }
         eddy_waker w = box;
         box_full = 0;
@@ -163,29 +131,9 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
 }
 EDDY_CORO_VT_VOID(root_vt, struct root, root_poll);
 
-/* ---- remote spawns ------------------------------------------------------------ */
-
-struct spawn_root {
-    eddy_coro co;
-};
-
-static eddy_poll spawn_root_poll(struct spawn_root *r, eddy_cx *cx, void *unused)
-{
-    (void)unused;
-    EDDY_BEGIN(&r->co, cx);
-    eddy_waker_set(&spawn_root_waker, EDDY_WAKER());
-    pthread_mutex_lock(&mu);
-    spawn_request = 1;
-    pthread_cond_signal(&cv);
-    pthread_mutex_unlock(&mu);
-    EDDY_WAIT_UNTIL(atomic_load(&spawned_done) == REMOTE_SPAWNS);
-    EDDY_END();
-}
-EDDY_CORO_VT_VOID(spawn_root_vt, struct spawn_root, spawn_root_poll);
-
 int main(void)
 {
-    test_watchdog(110);
+    test_watchdog(50);
     CHECK_OK(eddy_rt_new(&rt, NULL));
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, helper, NULL), 0);
@@ -196,13 +144,6 @@ int main(void)
     memset(&r, 0, sizeof r);
     CHECK_OK(eddy_block_on(rt, &root_vt, &r, NULL));
 
-    struct spawn_root sr;
-    eddy_coro_init(&sr.co);
-    CHECK_OK(eddy_block_on(rt, &spawn_root_vt, &sr, NULL));
-    for (int i = 0; i < REMOTE_SPAWNS; i++)
-        CHECK_MSG(spawned_flags[i] == 1, "remote task %d ran %d times", i, spawned_flags[i]);
-    CHECK(spawn_root_waker.vtable == NULL);
-
     pthread_mutex_lock(&mu);
     quit = 1;
     pthread_cond_signal(&cv);
@@ -212,9 +153,10 @@ int main(void)
     eddy_rt_stats st;
     CHECK_OK(eddy_rt_stats_get(rt, &st));
     CHECK_EQ(st.alive, 0);
-    CHECK_EQ(st.completed, TASK_ROUNDS + REMOTE_SPAWNS);
+    CHECK_EQ(st.completed, TASK_ROUNDS);
     CHECK(st.remote_wakes >= TASK_ROUNDS); /* every task wake came from the helper */
     printf("parks: %llu, remote wakes: %llu\n", (unsigned long long)st.parks, (unsigned long long)st.remote_wakes);
+    CHECK(st.parks > 0); /* it did go to sleep in the driver */
     eddy_rt_free(rt);
     printf("test_rt_remote_wake: ok\n");
     return 0;

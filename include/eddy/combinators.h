@@ -80,11 +80,13 @@ typedef struct eddy__wnode {
 
 /* The part of a combinator that children's wakers reach. */
 typedef struct eddy__hub {
-    _Atomic(struct eddy__wnode *) ready; /* woken children: a lock-free stack */
-    atomic_uint wstate;                  /* guards parent against concurrent wakes */
+    /* (first: a plain pointer, so that `= {0}` initialises a frame that
+     * begins with a combinator without an atomic-from-int warning) */
     eddy_waker parent;                   /* the task polling the combinator */
-    atomic_long live;                    /* child waker clones alive */
     const struct eddy__hub *self;        /* where it was first polled */
+    _Atomic(struct eddy__wnode *) ready; /* woken children: a lock-free stack */
+    atomic_long live;                    /* child waker clones alive */
+    atomic_uint wstate;                  /* guards parent against concurrent wakes */
 } eddy__hub;
 
 /* ---- children -------------------------------------------------------------

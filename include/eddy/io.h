@@ -87,7 +87,9 @@ EDDY_API void eddy_read_init(eddy_read *f, eddy_io *io, void *buf, size_t len);
 EDDY_API eddy_poll eddy_read_poll(eddy_read *f, eddy_cx *cx, ssize_t *out);
 EDDY_API void eddy_read_drop(eddy_read *f);
 
-/* One write(2) (send with MSG_NOSIGNAL on sockets: never SIGPIPE).
+/* One write(2) (send with MSG_NOSIGNAL on sockets).  Never SIGPIPE: on
+ * pipes, block_on keeps SIGPIPE blocked on its thread and a write whose
+ * reader left consumes the pending signal and returns -EPIPE.
  * Output: bytes written (may be short), or -errno (-EPIPE, -ECONNRESET). */
 typedef struct eddy_write {
     eddy_io *io;

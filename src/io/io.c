@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -101,12 +103,28 @@ static inline ssize_t sys_read(eddy_io *io, void *buf, size_t len)
     return n < 0 ? -errno : n;
 }
 
+/* A write to a pipe whose reader left raised SIGPIPE on this thread, where
+ * block_on keeps it blocked: consume it so it is never delivered later. */
+static EDDY_COLD void eat_sigpipe(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    struct timespec zero = {0, 0};
+    int e = errno;
+    while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+        ;
+    errno = e;
+}
+
 static inline ssize_t sys_write(eddy_io *io, const void *buf, size_t len)
 {
     ssize_t n;
     do
         n = (io->flags & IOF_SOCK) ? send(io->fd, buf, len, MSG_NOSIGNAL) : write(io->fd, buf, len);
     while (n < 0 && errno == EINTR);
+    if (EDDY_UNLIKELY(n < 0 && errno == EPIPE && !(io->flags & IOF_SOCK)))
+        eat_sigpipe();
     return n < 0 ? -errno : n;
 }
 
@@ -130,6 +148,8 @@ static inline ssize_t sys_writev(eddy_io *io, const struct iovec *iov, int cnt)
             n = writev(io->fd, iov, cnt);
         }
     } while (n < 0 && errno == EINTR);
+    if (EDDY_UNLIKELY(n < 0 && errno == EPIPE && !(io->flags & IOF_SOCK)))
+        eat_sigpipe();
     return n < 0 ? -errno : n;
 }
 

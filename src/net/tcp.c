@@ -36,7 +36,7 @@ int eddy_addr_parse(eddy_addr *a, const char *text)
         port = colon + 1;
     }
     char *endp;
-    if (!*port || *port == '-' || *port == '+')
+    if (*port < '0' || *port > '9') /* also rejects "", signs, spaces */
         return -EINVAL;
     unsigned long p = strtoul(port, &endp, 10);
     if (*endp || p > 65535)
@@ -188,6 +188,7 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
         struct sockaddr_storage ss;
         int fd = accept4(io->fd, (struct sockaddr *)&ss, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            f->waiting = 0; /* done: a later drop must not touch l->io.rd */
             f->backoff_ms = 0;
             if (f->peer) {
                 memcpy(&f->peer->u.ss, &ss, alen);
@@ -211,6 +212,7 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
              * (the pending connection stays in the kernel's backlog). */
             struct eddy__core *c = cx->core;
             if (!c) {
+                f->waiting = 0;
                 *out = -e; /* no runtime, no timer: report it */
                 return EDDY_READY;
             }
@@ -227,6 +229,7 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
             eddy_waker_set(&c->fd_waiter, cx->waker);
             return EDDY_PENDING;
         }
+        f->waiting = 0;
         *out = -e;
         return EDDY_READY;
     }

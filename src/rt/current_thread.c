@@ -9,6 +9,8 @@
 #include "../time/timers.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -565,6 +567,13 @@ int eddy_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *out)
     if (atomic_exchange(&ct->driving, 1))
         return -EBUSY;
     eddy__tls_core = &ct->core;
+    /* SIGPIPE stays blocked on this thread while it runs tasks: a write to a
+     * pipe whose reader left returns -EPIPE instead of killing the process
+     * (sockets use MSG_NOSIGNAL and never raise it). */
+    sigset_t pipe_set, old_mask;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
     eddy_waker w = {&main_waker_vt, ct->sh};
     eddy_cx cx = {&w, &ct->core};
     ct->main_notified = true;
@@ -593,6 +602,7 @@ int eddy_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *out)
             turn(ct, true); /* nothing runnable: sleep until something happens */
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     eddy__tls_core = NULL;
     atomic_store(&ct->driving, 0);
     return 0;

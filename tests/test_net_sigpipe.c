@@ -1,0 +1,144 @@
+/* No SIGPIPE: writing to a TCP socket whose peer has closed returns -EPIPE
+ * (or -ECONNRESET) and the process lives.  SIGPIPE keeps its default
+ * disposition (terminate) throughout: the test checks that it is SIG_DFL
+ * and not blocked, so a pass cannot come from an ignored signal.
+ *
+ * Every write path is tried, each on a fresh connection whose peer closed
+ * (and whose RST has come back, so the kernel would raise SIGPIPE on a
+ * plain write(2)): eddy_write, eddy_write_all, eddy_writev and
+ * eddy_io_try_write.  A plain write(2) on such a socket, done in a forked
+ * child, shows the hazard is real: the child dies of SIGPIPE. */
+// eddy-test-timeout: 60
+// eddy-test-labels: net
+#include "net_util.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+static void check_sigpipe_default(void)
+{
+    struct sigaction sa;
+    CHECK(sigaction(SIGPIPE, NULL, &sa) == 0);
+    CHECK_MSG(sa.sa_handler == SIG_DFL, "SIGPIPE is not at its default disposition");
+    sigset_t cur;
+    CHECK(sigprocmask(SIG_SETMASK, NULL, &cur) == 0);
+    CHECK_MSG(!sigismember(&cur, SIGPIPE), "SIGPIPE is blocked");
+}
+
+enum { W_WRITE, W_WRITE_ALL, W_WRITEV, W_TRY, W_COUNT };
+static const char *const g_names[W_COUNT] = {"eddy_write", "eddy_write_all", "eddy_writev", "eddy_io_try_write"};
+
+struct root {
+    eddy_coro co;
+    eddy_tcp_listener l;
+    eddy_addr addr;
+    eddy_tcp cli, srv;
+    int rc, fd, way, tries;
+    ssize_t n;
+    ssize_t results[W_COUNT];
+    struct iovec iov[2];
+    union {
+        eddy_connect conn;
+        eddy_accept acc;
+        eddy_write wr;
+        eddy_write_all wa;
+        eddy_writev wv;
+        eddy_read rd;
+    } f;
+    char buf[16];
+};
+
+static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
+{
+    EDDY_BEGIN(&t->co, cx);
+    CHECK_OK(eddy_tcp_listen(&t->l, "127.0.0.1:0", NULL));
+    CHECK_OK(eddy_tcp_listener_addr(&t->l, &t->addr));
+    for (t->way = 0; t->way < W_COUNT; t->way++) {
+        EDDY_AWAIT(&t->rc, eddy_connect, &t->f.conn, &t->cli, &t->addr, EDDY_SEC(10));
+        CHECK_OK(t->rc);
+        EDDY_AWAIT(&t->fd, eddy_accept, &t->f.acc, &t->l, NULL);
+        CHECK(t->fd >= 0);
+        CHECK_OK(eddy_tcp_open(&t->srv, t->fd));
+        /* The peer goes away entirely. */
+        CHECK_OK(eddy_tcp_close(&t->cli));
+        /* Until the server sees the FIN (end of stream). */
+        EDDY_AWAIT(&t->n, eddy_read, &t->f.rd, &t->srv.io, t->buf, sizeof t->buf);
+        CHECK_EQ(t->n, 0);
+        /* The first write after a FIN may still succeed (the peer answers
+         * it with an RST); from then on every write fails.  Bounded. */
+        for (t->tries = 0; t->tries < 100; t->tries++) {
+            check_sigpipe_default();
+            if (t->way == W_WRITE) {
+                EDDY_AWAIT(&t->n, eddy_write, &t->f.wr, &t->srv.io, "data", 4);
+            } else if (t->way == W_WRITE_ALL) {
+                EDDY_AWAIT(&t->n, eddy_write_all, &t->f.wa, &t->srv.io, "data", 4);
+            } else if (t->way == W_WRITEV) {
+                t->iov[0] = (struct iovec){.iov_base = "da", .iov_len = 2};
+                t->iov[1] = (struct iovec){.iov_base = "ta", .iov_len = 2};
+                EDDY_AWAIT(&t->n, eddy_writev, &t->f.wv, &t->srv.io, t->iov, 2);
+            } else {
+                t->n = eddy_io_try_write(&t->srv.io, "data", 4);
+                if (t->n == -EAGAIN)
+                    EDDY_YIELD();
+            }
+            if (t->n < 0 && t->n != -EAGAIN)
+                break;
+            CHECK_MSG(t->n == 4 || t->n == -EAGAIN, "%s: %zd", g_names[t->way], t->n);
+        }
+        t->results[t->way] = t->n;
+        CHECK_MSG(t->n == -EPIPE || t->n == -ECONNRESET, "%s to a closed peer gave %zd (%s) after %d tries",
+                  g_names[t->way], t->n, eddy_strerror((int)t->n), t->tries);
+        /* Once more: still an error, still alive. */
+        t->n = eddy_io_try_write(&t->srv.io, "data", 4);
+        CHECK_MSG(t->n == -EPIPE || t->n == -ECONNRESET, "again: %zd", t->n);
+        printf("%s to a closed peer: %s after %d successful write(s); process alive\n", g_names[t->way],
+               eddy_strerror((int)t->results[t->way]), t->tries);
+        CHECK_OK(eddy_tcp_close(&t->srv));
+    }
+
+    /* The hazard is real: a plain write(2) on such a socket raises SIGPIPE
+     * (in a child, which it kills). */
+    EDDY_AWAIT(&t->rc, eddy_connect, &t->f.conn, &t->cli, &t->addr, EDDY_SEC(10));
+    CHECK_OK(t->rc);
+    EDDY_AWAIT(&t->fd, eddy_accept, &t->f.acc, &t->l, NULL);
+    CHECK(t->fd >= 0);
+    CHECK_OK(eddy_tcp_close(&t->cli));
+    {
+        fflush(stdout);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            for (int i = 0; i < 100; i++) {
+                if (write(t->fd, "data", 4) < 0 && errno != EAGAIN) {
+                    struct timespec ts = {0, 10000000};
+                    nanosleep(&ts, NULL);
+                }
+            }
+            _exit(0); /* not killed: the hazard did not show */
+        }
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE,
+                  "a plain write(2) to a closed peer did not raise SIGPIPE (status %d)", status);
+        printf("control: a plain write(2) in a child died of SIGPIPE\n");
+    }
+    close(t->fd);
+    CHECK_OK(eddy_tcp_listener_close(&t->l));
+    *out = 0;
+    EDDY_END();
+}
+EDDY_CORO_VT(root_vt, struct root, int, root_poll);
+
+static struct root g_root;
+
+int main(void)
+{
+    test_watchdog(100);
+    check_sigpipe_default();
+    int out = -1;
+    nu_run(&root_vt, &g_root, &out, NULL, NULL);
+    CHECK_EQ(out, 0);
+    check_sigpipe_default();
+    return 0;
+}
