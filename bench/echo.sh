@@ -6,14 +6,15 @@
 #   tpc     build/release/bench/tpc_echo_server   (a thread per connection)
 #
 # One load generator (bench/loadgen, every byte verified) drives all three,
-# interleaved (eddy epoll tpc, eddy epoll tpc, ...) so that drift of a noisy
+# interleaved (eddy epoll tpc, tpc epoll eddy, ...) so that drift of a noisy
 # machine hits every server alike.  Two workloads:
 #   rr1   100 connections x 64-byte messages, 1 in flight (request/response)
 #   pipe  64 connections x 64-byte messages, 16 in flight (pipelined)
 # Printed per server and workload: medians of messages/s, p50 and p99
 # round-trip latency, and the server's CPU time per message (utime+stime
 # from /proc/PID/stat before and after each run, over every message of the
-# run), and the ratios eddy/epoll.
+# run), and the ratios to epoll: the median of the per-round ratios, since
+# the runs of one round are adjacent in time.
 #
 #   bash bench/echo.sh              9 runs of 3 s per server and workload (< 5 min)
 #   QUICK=1 bash bench/echo.sh      5 runs of 1.5 s (< 2 min)
@@ -119,7 +120,11 @@ failed=0
 for wl in "${WORKLOADS[@]}"; do
     read -r name conns inflight size <<<"$wl"
     for rep in $(seq "$REPS"); do
-        for s in $SERVERS; do
+        # Alternate the order (A B C, C B A, ...): no server always runs
+        # right after the same neighbour.
+        order=$SERVERS
+        if [ $((rep % 2)) -eq 0 ]; then order=$(tr ' ' '\n' <<<"$SERVERS" | tac | tr '\n' ' '); fi
+        for s in $order; do
             pid=${PID[$s]}
             c0=$(cpu_ticks "$pid")
             rc=0
@@ -149,7 +154,14 @@ median() { # workload server column
     awk -v w="$1" -v s="$2" -v c="$3" '$1 == w && $2 == s { print $c }' "$RESULTS" | sort -g |
         awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3f", a / b }'; }
+# The median over runs of (server / epoll in the same round): each pair ran
+# back to back, so drift of a shared machine cancels out of the ratio.
+pratio() { # workload server column
+    awk -v w="$1" -v s="$2" -v c="$3" '
+        $1 == w && $2 == s { a[$3] = $c } $1 == w && $2 == "epoll" { b[$3] = $c }
+        END { for (r in a) if ((r in b) && b[r] > 0) print a[r] / b[r] }' "$RESULTS" | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 # ---- syscalls per message (one extra, untimed run each) ----
 SYSCALLS=$TMP/syscalls
@@ -181,7 +193,8 @@ fi
 sys_of() { awk -v w="$1" -v s="$2" -v c="$3" '$1 == w && $2 == s { print $c; found = 1 } END { if (!found) print "-" }' "$SYSCALLS"; }
 
 echo
-echo "Medians of $REPS runs ($pin_note):"
+echo "Medians of $REPS runs ($pin_note);"
+echo "the ratios are medians of per-round ratios (each server against the epoll run next to it):"
 echo
 echo "| workload | server | msgs/s | p50 (us) | p99 (us) | server CPU (ns/msg) | msgs/s vs epoll | CPU/msg vs epoll | syscalls/msg (read, send, epoll_wait) |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
@@ -189,8 +202,6 @@ verdict=()
 for wl in "${WORKLOADS[@]}"; do
     read -r name conns inflight size <<<"$wl"
     label="$name ($conns conns x $inflight x ${size} B)"
-    em=$(median "$name" epoll 4)
-    ec=$(median "$name" epoll 7)
     for s in $SERVERS; do
         m=$(median "$name" "$s" 4)
         c=$(median "$name" "$s" 7)
@@ -199,11 +210,11 @@ for wl in "${WORKLOADS[@]}"; do
             sc="$(sys_of "$name" "$s" 3) ($(sys_of "$name" "$s" 4), $(sys_of "$name" "$s" 5), $(sys_of "$name" "$s" 6))"
         fi
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$s" "$m" "$(median "$name" "$s" 5)" \
-            "$(median "$name" "$s" 6)" "$c" "$(ratio "$m" "$em")" "$(ratio "$c" "$ec")" "$sc"
+            "$(median "$name" "$s" 6)" "$c" "$(pratio "$name" "$s" 4)" "$(pratio "$name" "$s" 7)" "$sc"
     done
     if [[ " $SERVERS " == *" eddy "* && " $SERVERS " == *" epoll "* ]]; then
-        tr=$(ratio "$(median "$name" eddy 4)" "$em")
-        cr=$(ratio "$(median "$name" eddy 7)" "$ec")
+        tr=$(pratio "$name" eddy 4)
+        cr=$(pratio "$name" eddy 7)
         ok=$(awk -v t="$tr" -v c="$cr" 'BEGIN { print (t != "-" && c != "-" && t >= 1.0 && c <= 1.05) ? "met" : "MISSED" }')
         verdict+=("$name: eddy/epoll throughput ${tr}x (goal >= 1.0), CPU per message ${cr}x (goal <= 1.05): $ok")
     fi

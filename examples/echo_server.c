@@ -366,10 +366,12 @@ int main(int argc, char **argv)
     }
     eddy_rt_stats st;
     eddy_rt_stats_get(rt, &st);
-    fprintf(stderr, "echo_server: %s runtime; a connection is a task: %zu B frame + %zu B header; "
+    char flavor[80] = "current-thread runtime";
+    if (threads > 1)
+        snprintf(flavor, sizeof flavor, "multi-thread runtime (%ld workers)", threads);
+    fprintf(stderr, "echo_server: %s; a connection is a task: %zu B frame + %zu B header; "
             "%d KiB buffers borrowed while data flows\n",
-            threads > 1 ? "multi-thread" : "current-thread", sizeof(struct conn), st.task_header_size,
-            BUF_SIZE / 1024);
+            flavor, sizeof(struct conn), st.task_header_size, BUF_SIZE / 1024);
 
     struct root root = {.addr = addr, .sigfd = sigfd};
     int status = 1;

@@ -8,6 +8,7 @@
 #include "eddy_test.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 struct hr {
     eddy_waker_counter c;

@@ -9,9 +9,9 @@
  * slot: undefined behaviour on the store (UBSan: "store to misaligned
  * address"), and a crash with aligned vector stores.
  *
- * This test spawns tasks with a 16-byte aligned frame and a 64-byte aligned
- * output and checks the out pointer each poll receives.  It also checks the
- * frame (same pointer arithmetic) for completeness. */
+ * This test spawns tasks with a small frame and a 64-byte aligned output
+ * (and a 128-byte aligned one, wider than the task header) and checks the
+ * out pointer each poll receives, and the frame's (same arithmetic). */
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -22,6 +22,10 @@ struct line {
 
 struct maker {
     int id;
+};
+
+struct wide {
+    _Alignas(128) unsigned char bytes[128];
 };
 
 enum { NTASKS = 32 };
@@ -46,11 +50,27 @@ static eddy_poll maker_poll(struct maker *m, eddy_cx *cx, struct line *out)
 static void maker_drop(struct maker *m) { (void)m; }
 EDDY_FUTURE_VT(maker_vt, struct maker, struct line, maker_poll, maker_drop);
 
+static int wide_misaligned, wide_polled;
+static eddy_poll wide_poll(struct maker *m, eddy_cx *cx, struct wide *out)
+{
+    (void)cx;
+    wide_polled++;
+    if ((uintptr_t)out % _Alignof(struct wide) != 0 || (uintptr_t)m % _Alignof(struct maker) != 0) {
+        wide_misaligned++;
+        memset((void *)out, m->id, sizeof(struct wide));
+        return EDDY_READY;
+    }
+    memset(out->bytes, m->id, sizeof out->bytes);
+    return EDDY_READY;
+}
+EDDY_FUTURE_VT(wide_vt, struct maker, struct wide, wide_poll, maker_drop);
+
 struct root {
     eddy_coro co;
     int i;
     eddy_join *jh[NTASKS];
     struct line out;
+    struct wide wout;
 };
 
 static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *out)
@@ -65,6 +85,16 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *out)
         EDDY_AWAIT_POLL(&r->out, eddy_join, r->jh[r->i]);
         CHECK_EQ(r->out.bytes[0], r->i + 1);
         CHECK_EQ(r->out.bytes[63], r->i + 1);
+        eddy_join_drop(r->jh[r->i]);
+    }
+    for (r->i = 0; r->i < NTASKS; r->i++) {
+        struct maker m = {.id = r->i + 1};
+        CHECK_OK(eddy_spawn_local(&wide_vt, &m, &r->jh[r->i]));
+    }
+    for (r->i = 0; r->i < NTASKS; r->i++) {
+        EDDY_AWAIT_POLL(&r->wout, eddy_join, r->jh[r->i]);
+        CHECK_EQ(r->wout.bytes[0], r->i + 1);
+        CHECK_EQ(r->wout.bytes[127], r->i + 1);
         eddy_join_drop(r->jh[r->i]);
     }
     EDDY_END();
@@ -87,6 +117,9 @@ int main(void)
               "%d of %d tasks got an output slot not aligned to %zu bytes (the runtime ignores the output's "
               "alignment)",
               misaligned_out, NTASKS, _Alignof(struct line));
+    CHECK_EQ(wide_polled, NTASKS);
+    CHECK_MSG(wide_misaligned == 0, "%d of %d tasks got an output slot or frame not aligned for a 128-byte aligned output",
+              wide_misaligned, NTASKS);
     printf("test_rt_output_align: ok\n");
     return 0;
 }

@@ -39,9 +39,10 @@
  * of the primitive is reused.
  *
  * Error values: 0 on success, -EAGAIN when a try_ function would have to
- * wait, -EDDY_ECLOSED for a closed semaphore, -EINVAL for bad arguments,
- * -EDDY_EMISUSE for a _blocking call made from inside a runtime (it would
- * block the runtime's thread).
+ * wait, -EDDY_ECLOSED for a closed semaphore, -EDDY_EMISUSE for a
+ * _blocking call made on a runtime's thread (a task or block_on): it could
+ * block the very thread that would have to release what it waits for, so
+ * it does nothing and fails, whether or not it would have had to wait.
  */
 #ifndef EDDY_SYNC_H
 #define EDDY_SYNC_H

@@ -206,6 +206,8 @@ static eddy_poll acquire_poll_thunk(void *f, eddy_cx *cx, void *out)
 
 int eddy__sem_acquire_blocking(eddy__sem *s, uint32_t n)
 {
+    if (eddy__tls_core)
+        return -EDDY_EMISUSE; /* even when it would not have to wait */
     int rc = try_fast(s, n);
     if (rc != -EAGAIN)
         return rc;
