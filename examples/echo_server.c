@@ -222,14 +222,20 @@ struct root {
 static bool signal_or_listener_end(struct root *r, eddy_cx *cx)
 {
     if (eddy_ready_poll(&r->sig_ready, cx, &r->rc) == EDDY_READY) {
+        if (r->rc < 0)
+            return true;
         struct signalfd_siginfo si;
-        if (eddy_io_try_read(&r->sig, &si, sizeof si) == (ssize_t)sizeof si) {
+        ssize_t n = eddy_io_try_read(&r->sig, &si, sizeof si);
+        if (n == (ssize_t)sizeof si) {
             r->signo = (int)si.ssi_signo;
             return true;
         }
-        eddy_readable_init(&r->sig_ready, &r->sig); /* spurious: wait again */
+        if (n != -EAGAIN)
+            return true; /* the signalfd broke: stop as if signalled */
+        /* A stale readiness, consumed by the EAGAIN: wait again. */
+        eddy_readable_init(&r->sig_ready, &r->sig);
         if (eddy_ready_poll(&r->sig_ready, cx, &r->rc) == EDDY_READY)
-            return r->rc < 0;
+            return true;
     }
     return eddy_join_poll(r->jh, cx, &r->lrc) == EDDY_READY;
 }
@@ -276,6 +282,8 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, int *out)
         *out = 0;
     } else if (eddy_join_is_finished(r->jh)) {
         fprintf(stderr, "echo_server: accept: %s\n", eddy_strerror(r->lrc));
+    } else {
+        fprintf(stderr, "echo_server: signalfd failed: shutting down\n");
     }
     /* The listener must not be accepting when its socket closes. */
     eddy_join_abort(r->jh);
@@ -383,7 +391,8 @@ int main(int argc, char **argv)
     eddy_rt_stats_get(rt, &st);
     eddy_rt_free(rt); /* drops the connection tasks still open: each closes its socket */
     pool_free();
-    fprintf(stderr, "echo_server: %llu connections accepted, %llu still open at exit, %llu task polls\n",
-            accepted, (unsigned long long)(st.alive), (unsigned long long)st.polls);
+    fprintf(stderr, "echo_server: %llu connections accepted (%llu refused: no memory for a task), %llu still open "
+            "at exit, %llu task polls\n",
+            accepted, spawn_failed, (unsigned long long)(st.alive), (unsigned long long)st.polls);
     return err < 0 ? 1 : status;
 }

@@ -243,8 +243,8 @@ static void test_shutdown_after_running(void)
 
     eddy_rt_free(rt);
 
-    /* The one spawn attempted during shutdown did not get an id's worth of
-     * work: next_id moved by one (the sleeper() call) but nothing ran. */
+    /* The spawn attempted from a drop during shutdown was refused: its
+     * frame (the last id handed out) never ran and was never dropped. */
     CHECK_EQ(spawn_on_drop_result, -EDDY_ESHUTDOWN);
     CHECK_EQ(prepare_on_drop_result, -EDDY_ESHUTDOWN);
     CHECK(current_in_drop != NULL);

@@ -5,9 +5,10 @@
 
 #include <sched.h>
 
-/* How long hub_release waits for wakes in flight on other threads: 64
- * spins, then sched_yield rounds (a wake in flight is a few atomics). */
-#define EDDY__HUB_WAIT_ROUNDS 100000u
+/* How long hub_release waits for a wake in flight on another thread (a
+ * few atomics, unless that thread is preempted) before it calls the clone
+ * leaked: 64 spins, then sched_yield for up to this long. */
+#define EDDY__HUB_WAIT_NS (UINT64_C(1000) * 1000 * 1000)
 
 /* ---- the parent slot ----------------------------------------------------- */
 
@@ -66,9 +67,18 @@ void eddy__hub_release(eddy__hub *h, const char *what)
      * alive after that was leaked by a child, and would be a use after free
      * the day it is woken. */
     long live = atomic_load_explicit(&h->live, memory_order_acquire);
-    for (unsigned i = 0; live != 0 && i < EDDY__HUB_WAIT_ROUNDS; i++) {
-        if (i >= 64)
+    uint64_t t0 = 0;
+    for (unsigned i = 0; live != 0; i++) {
+        if (i >= 64) {
             sched_yield();
+            if ((i & 63) == 0) {
+                uint64_t now = eddy__mono_ns();
+                if (t0 == 0)
+                    t0 = now;
+                else if (now - t0 > EDDY__HUB_WAIT_NS)
+                    break;
+            }
+        }
         live = atomic_load_explicit(&h->live, memory_order_acquire);
     }
     if (EDDY_UNLIKELY(live != 0)) {

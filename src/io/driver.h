@@ -10,6 +10,9 @@
 enum {
     EDDY__IO_READ = 1u << 0,
     EDDY__IO_WRITE = 1u << 1,
+    /* the peer hung up or an error is pending: a short read is then not
+     * proof of a drained socket (the next read returns 0 or the error) */
+    EDDY__IO_HUP = 1u << 2,
 };
 /* A hang-up or error makes both directions ready: the next read or write
  * returns 0 or the error, which is how futures learn about it. */

@@ -88,6 +88,8 @@ static int ep_wait(struct eddy__driver *d, int64_t timeout_ns)
             bits |= EDDY__IO_READ;
         if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             bits |= EDDY__IO_WRITE;
+        if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            bits |= EDDY__IO_HUP;
         eddy__io_dispatch(s, bits);
     }
     return n;

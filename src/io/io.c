@@ -8,13 +8,25 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { IOF_SOCK = 0x80 };
+enum { IOF_SOCK = 0x80, IOF_STREAM = 0x40 };
 
-int eddy_io_open(eddy_io *io, int fd, unsigned flags)
+/* Registers fd; kind is IOF_SOCK|IOF_STREAM when the caller knows it (TCP),
+ * or 0 to find out with fstat/getsockopt. */
+static int io_open(eddy_io *io, int fd, unsigned flags, unsigned kind);
+
+int eddy_io_open(eddy_io *io, int fd, unsigned flags) { return io_open(io, fd, flags, 0); }
+
+EDDY_HIDDEN int eddy__io_open_stream(eddy_io *io, int fd);
+
+/* A connected TCP socket: one ioctl instead of fcntl+fstat+getsockopt. */
+int eddy__io_open_stream(eddy_io *io, int fd) { return io_open(io, fd, 0, IOF_SOCK | IOF_STREAM); }
+
+static int io_open(eddy_io *io, int fd, unsigned flags, unsigned kind)
 {
     if (!io)
         return -EINVAL;
@@ -25,13 +37,25 @@ int eddy_io_open(eddy_io *io, int fd, unsigned flags)
         return -EBADF;
     if ((flags & EDDY_IO_READ_ONLY) && (flags & EDDY_IO_WRITE_ONLY))
         return -EINVAL;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0)
-        return -errno;
-    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
-    struct stat st;
-    bool sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    if (kind) {
+        int on = 1;
+        if (ioctl(fd, FIONBIO, &on) < 0)
+            return -errno;
+    } else {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
+            return -errno;
+        if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+            return -errno;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            kind = IOF_SOCK;
+            int type = 0;
+            socklen_t len = sizeof type;
+            if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM)
+                kind |= IOF_STREAM;
+        }
+    }
     uint32_t interest = EDDY__IO_READ | EDDY__IO_WRITE;
     if (flags & EDDY_IO_READ_ONLY)
         interest = EDDY__IO_READ;
@@ -40,7 +64,7 @@ int eddy_io_open(eddy_io *io, int fd, unsigned flags)
     int r = eddy__io_register(c->driver, io, fd, interest, !(flags & EDDY_IO_LEVEL));
     if (r < 0)
         return r;
-    io->flags = (uint8_t)((flags & EDDY_IO_NOCLOSE) | (sock ? IOF_SOCK : 0));
+    io->flags = (uint8_t)((flags & EDDY_IO_NOCLOSE) | kind);
     return 0;
 }
 
@@ -155,6 +179,25 @@ static inline ssize_t sys_writev(eddy_io *io, const struct iovec *iov, int cnt)
 
 #define EAGAIN_OR_WOULDBLOCK(n) ((n) == -EAGAIN || (n) == -EWOULDBLOCK)
 
+/* A short read from an edge-triggered stream socket proves it is drained
+ * (epoll(7)): forget the readiness now instead of paying a read that
+ * returns EAGAIN.  Not after a hang-up: the next read must see the 0. */
+static inline void after_read(eddy_io *io, ssize_t n, size_t asked)
+{
+    if (n > 0 && (size_t)n < asked && (io->flags & IOF_STREAM) && io->edge && !(io->ready & EDDY__IO_HUP)) {
+        io->ready &= ~EDDY__IO_READ;
+        io->fresh = 0;
+    }
+}
+
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+    size_t t = 0;
+    for (int i = 0; i < cnt; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
 ssize_t eddy_io_try_read(eddy_io *io, void *buf, size_t len)
 {
     if (!io || !io->registered)
@@ -164,6 +207,7 @@ ssize_t eddy_io_try_read(eddy_io *io, void *buf, size_t len)
         saw_eagain(io, EDDY__IO_READ);
         return -EAGAIN;
     }
+    after_read(io, n, len);
     return n;
 }
 
@@ -202,13 +246,28 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
         return wait_for(io_, dir, &(f)->waiting, cx);                                              \
     } while (0)
 
+static inline ssize_t read_once(eddy_io *io, void *buf, size_t len)
+{
+    ssize_t n = sys_read(io, buf, len);
+    after_read(io, n, len);
+    return n;
+}
+
+static inline ssize_t readv_once(eddy_io *io, const struct iovec *iov, int cnt)
+{
+    ssize_t n = sys_readv(io, iov, cnt);
+    if (n > 0 && (io->flags & IOF_STREAM))
+        after_read(io, n, iov_total(iov, cnt));
+    return n;
+}
+
 void eddy_read_init(eddy_read *f, eddy_io *io, void *buf, size_t len)
 {
     *f = (eddy_read){.io = io, .buf = buf, .len = len};
 }
 eddy_poll eddy_read_poll(eddy_read *f, eddy_cx *cx, ssize_t *out)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, sys_read(io_, f->buf, f->len));
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, read_once(io_, f->buf, f->len));
 }
 void eddy_read_drop(eddy_read *f) { unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
@@ -228,7 +287,7 @@ void eddy_readv_init(eddy_readv *f, eddy_io *io, const struct iovec *iov, int io
 }
 eddy_poll eddy_readv_poll(eddy_readv *f, eddy_cx *cx, ssize_t *out)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, sys_readv(io_, f->iov, f->iovcnt));
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, readv_once(io_, f->iov, f->iovcnt));
 }
 void eddy_readv_drop(eddy_readv *f) { unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
@@ -300,6 +359,7 @@ eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
             return EDDY_PENDING;
         ssize_t n = sys_read(io, f->buf + f->done, f->len - f->done);
         if (n > 0) {
+            after_read(io, n, f->len - f->done);
             f->done += (size_t)n;
         } else if (n == 0) {
             f->waiting = 0;

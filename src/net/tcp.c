@@ -248,11 +248,13 @@ void eddy_accept_drop(eddy_accept *f)
 
 /* ---- stream ---------------------------------------------------------------- */
 
+EDDY_HIDDEN int eddy__io_open_stream(eddy_io *io, int fd);
+
 int eddy_tcp_open(eddy_tcp *s, int fd)
 {
     if (!s)
         return -EINVAL;
-    return eddy_io_open(&s->io, fd, 0);
+    return eddy__io_open_stream(&s->io, fd);
 }
 
 int eddy_tcp_close(eddy_tcp *s) { return s ? eddy_io_close(&s->io) : 0; }
@@ -322,7 +324,7 @@ eddy_poll eddy_connect_poll(eddy_connect *f, eddy_cx *cx, int *out)
             *out = -errno;
             return EDDY_READY;
         }
-        int r = eddy_io_open(io, fd, 0);
+        int r = eddy__io_open_stream(io, fd);
         if (r < 0) {
             close(fd);
             f->state = CONN_DONE;
