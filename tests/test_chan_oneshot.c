@@ -2,13 +2,12 @@
  * without sending (-EDDY_ECLOSED); receiver dropped (send fails, value
  * kept); a cancelled receive loses nothing (by hand and via
  * eddy_join_abort); zero-size signals; a thread sends to a task and a task
- * to a thread (eddy_oneshot_recv_blocking), many times over. */
+ * to a thread (eddy_oneshot_recv_blocking), 2,000 channels each way. */
 #include <eddy.h>
 
 #include "eddy_test.h"
 
 #include <pthread.h>
-#include <sched.h>
 
 struct hr {
     eddy_waker_counter c;
@@ -178,23 +177,25 @@ static eddy_poll abort_root_poll(struct root *t, eddy_cx *cx, void *out)
 }
 EDDY_CORO_VT_VOID(abort_root_vt, struct root, abort_root_poll);
 
-/* ---- threads ------------------------------------------------------------------------ */
+/* ---- threads ------------------------------------------------------------------------
+ * The handles of each round's channel travel through an mpsc channel (the
+ * thread blocks on it), so no side ever spins waiting for the other. */
 
 #define ROUNDS 2000
 
-static eddy_oneshot_tx *g_tx_slot;
-static atomic_int g_slot_ready;
+static eddy_mpsc_tx *g_handles_tx;
+static eddy_mpsc_rx *g_handles_rx;
 
 static void *thread_sender(void *arg)
 {
     (void)arg;
-    for (long i = 0; i < ROUNDS; i++) {
-        while (!atomic_load(&g_slot_ready))
-            sched_yield();
-        eddy_oneshot_tx *tx = g_tx_slot;
-        atomic_store(&g_slot_ready, 0);
+    eddy_oneshot_tx *tx;
+    long i = 0;
+    while (eddy_mpsc_recv_blocking(g_handles_rx, &tx) == 0) {
         CHECK_OK(eddy_oneshot_send(tx, &i));
+        i++;
     }
+    CHECK_EQ(i, ROUNDS);
     return NULL;
 }
 
@@ -204,8 +205,7 @@ static eddy_poll from_thread_poll(struct root *t, eddy_cx *cx, void *out)
     EDDY_BEGIN(&t->co, cx);
     for (t->i = 0; t->i < ROUNDS; t->i++) {
         CHECK_OK(eddy_oneshot_new(&t->tx, &t->rx, sizeof(long)));
-        g_tx_slot = t->tx;
-        atomic_store(&g_slot_ready, 1);
+        CHECK_OK(eddy_mpsc_try_send(g_handles_tx, &t->tx));
         {
             struct waiter w = {.rx = t->rx};
             CHECK_OK(eddy_spawn_local(&waiter_vt, &w, &t->jh));
@@ -215,25 +215,24 @@ static eddy_poll from_thread_poll(struct root *t, eddy_cx *cx, void *out)
         eddy_join_drop(t->jh);
         eddy_oneshot_rx_drop(t->rx);
     }
+    eddy_mpsc_tx_drop(g_handles_tx);
     EDDY_END();
 }
 EDDY_CORO_VT_VOID(from_thread_vt, struct root, from_thread_poll);
 
-static eddy_oneshot_rx *g_rx_slot;
-
 static void *thread_receiver(void *arg)
 {
     (void)arg;
-    for (long i = 0; i < ROUNDS; i++) {
-        while (!atomic_load(&g_slot_ready))
-            sched_yield();
-        eddy_oneshot_rx *rx = g_rx_slot;
-        atomic_store(&g_slot_ready, 0);
+    eddy_oneshot_rx *rx;
+    long i = 0;
+    while (eddy_mpsc_recv_blocking(g_handles_rx, &rx) == 0) {
         long v = -1;
         CHECK_OK(eddy_oneshot_recv_blocking(rx, &v));
         CHECK_EQ(v, i);
         eddy_oneshot_rx_drop(rx);
+        i++;
     }
+    CHECK_EQ(i, ROUNDS);
     return NULL;
 }
 
@@ -243,15 +242,13 @@ static eddy_poll to_thread_poll(struct root *t, eddy_cx *cx, void *out)
     EDDY_BEGIN(&t->co, cx);
     for (t->i = 0; t->i < ROUNDS; t->i++) {
         CHECK_OK(eddy_oneshot_new(&t->tx, &t->rx, sizeof(long)));
-        g_rx_slot = t->rx;
-        atomic_store(&g_slot_ready, 1);
+        CHECK_OK(eddy_mpsc_try_send(g_handles_tx, &t->rx));
         if (t->i % 2)
             EDDY_AWAIT(NULL, eddy_yield, &t->y); /* sometimes after it waits */
         t->v = t->i;
         CHECK_OK(eddy_oneshot_send(t->tx, &t->v));
-        while (atomic_load(&g_slot_ready))
-            EDDY_AWAIT(NULL, eddy_yield, &t->y);
     }
+    eddy_mpsc_tx_drop(g_handles_tx);
     EDDY_END();
 }
 EDDY_CORO_VT_VOID(to_thread_vt, struct root, to_thread_poll);
@@ -260,6 +257,7 @@ static void run_root(const eddy_future_vt *vt, void *(*thread)(void *))
 {
     eddy_rt *rt;
     CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_mpsc_unbounded_new(&g_handles_tx, &g_handles_rx, sizeof(void *)));
     pthread_t th;
     if (thread)
         CHECK_EQ(pthread_create(&th, NULL, thread, NULL), 0);
@@ -268,6 +266,9 @@ static void run_root(const eddy_future_vt *vt, void *(*thread)(void *))
     CHECK_OK(eddy_block_on(rt, vt, &r, NULL));
     if (thread)
         CHECK_EQ(pthread_join(th, NULL), 0);
+    else
+        eddy_mpsc_tx_drop(g_handles_tx);
+    eddy_mpsc_rx_drop(g_handles_rx);
     eddy_rt_free(rt);
 }
 

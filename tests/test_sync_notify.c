@@ -12,7 +12,6 @@
 #include "eddy_test.h"
 
 #include <pthread.h>
-#include <sched.h>
 
 struct hand {
     eddy_waker_counter c;
@@ -128,15 +127,15 @@ static void test_cancel_passes_on(void)
 #define ROUNDS 20000
 
 static eddy_notify g_n = EDDY_NOTIFY_INIT;
+static eddy_semaphore g_ack = EDDY_SEMAPHORE_INIT(1); /* one item in flight */
 static atomic_int g_produced, g_consumed;
 
 static void *producer(void *arg)
 {
     (void)arg;
     for (int i = 0; i < ROUNDS; i++) {
-        /* Wait until the task caught up, then publish one more. */
-        while (atomic_load(&g_consumed) < i)
-            sched_yield();
+        /* Wait (parked) until the task consumed the previous item. */
+        CHECK_OK(eddy_semaphore_acquire_blocking(&g_ack, 1));
         atomic_fetch_add(&g_produced, 1);
         eddy_notify_one(&g_n);
     }
@@ -155,6 +154,7 @@ static eddy_poll consumer_poll(struct consumer *t, eddy_cx *cx, void *out)
     while (atomic_load(&g_consumed) < ROUNDS) {
         if (atomic_load(&g_produced) > atomic_load(&g_consumed)) {
             atomic_fetch_add(&g_consumed, 1);
+            eddy_semaphore_release(&g_ack, 1);
             continue;
         }
         /* The permit makes this race-free: a notify between the check and

@@ -7,6 +7,8 @@
  * given dynamically, as (vtable, future, output) triples, so a combinator
  * works with any future type: a leaf, a coroutine, another combinator.
  *
+ *     EDDY_FUTURE_VT(sleep_vt, eddy_sleep, int, eddy_sleep_poll, eddy_sleep_drop);
+ *
  *     struct fetch2 {
  *         eddy_coro co;
  *         eddy_sleep a, b;          // the children: storage is the caller's
@@ -46,9 +48,9 @@
  * releases every waker clone it made, and the combinator drops every child
  * before it completes.  Each combinator counts its children's waker clones
  * (one atomic per clone or release; none per poll or wake by reference).
- * Once the last child is dropped it waits briefly for a wake in flight on
- * another thread (a clone taken out of a wait queue and woken outside its
- * lock) to finish; a clone still alive after that was leaked by a child:
+ * Once the last child is dropped it waits (up to 1 s) for a wake in flight
+ * on another thread (a clone taken out of a wait queue and woken outside
+ * its lock) to finish; a clone still alive after that was leaked by a child:
  * debug builds stop the program (eddy_misuse), release builds warn.  See
  * docs/design/0007-combinators.md.
  *

@@ -33,6 +33,11 @@ struct eddy__ct {
      * never allocates and a wake can never fail */
     struct eddy__task **ring;
     size_t cap, head, tail; /* head/tail count up; index with & (cap-1) */
+    /* The ring position at the end of the last driver turn: tasks before it
+     * were woken by that turn (or earlier).  A busy runtime looks at the
+     * driver again only once they have all run, so a ring full of fresh I/O
+     * work costs no extra epoll_wait (see block_on). */
+    size_t gen_end;
 
     struct eddy__task *owned;     /* every adopted task that has not ended */
     struct eddy__task *backlog;   /* remote spawns waiting for ring space */

@@ -89,6 +89,7 @@ static int ring_reserve(struct eddy__ct *ct)
     free(ct->ring);
     ct->ring = n;
     ct->cap = ncap;
+    ct->gen_end = ct->gen_end > ct->head ? ct->gen_end - ct->head : 0;
     ct->head = 0;
     ct->tail = len;
     return 0;
@@ -588,18 +589,23 @@ int eddy_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *out)
                 break;
         }
         struct eddy__task *t;
-        while (ticks < ct->event_interval && (t = ring_pop(ct))) {
+        while ((ticks < ct->event_interval || ct->head < ct->gen_end) && ticks < 4 * ct->event_interval &&
+               (t = ring_pop(ct))) {
             task_run(ct, t);
             ticks++;
         }
         if (ticks)
             ct->clock_fresh = false;
-        if (ticks >= ct->event_interval) {
-            ticks = 0;
-            turn(ct, false); /* busy: let I/O, timers and remote wakes in */
-        } else if (!has_work(ct)) {
+        if (!has_work(ct)) {
             ticks = 0;
             turn(ct, true); /* nothing runnable: sleep until something happens */
+            ct->gen_end = ct->tail;
+        } else if (ticks >= ct->event_interval && (ct->head >= ct->gen_end || ticks >= 4 * ct->event_interval)) {
+            /* Busy: let I/O, timers and remote wakes in, once the work the
+             * last turn produced has run (after 4 intervals at most). */
+            ticks = 0;
+            turn(ct, false);
+            ct->gen_end = ct->tail;
         }
     }
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
