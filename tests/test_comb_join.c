@@ -599,16 +599,12 @@ static void test_cross_thread_by_hand(void)
 }
 
 /* The same with the join as eddy_block_on's root: the parent waker is the
- * runtime's, woken from the opener threads.  Off by default: it hangs in
- * about one run in ten on a lost unpark in the current-thread runtime's
- * turn() (a non-blocking driver wait consumes the unpark eventfd without
- * clearing unpark_sent, so later remote wakes skip the eventfd write while
- * the runtime sleeps), not in the join.  Run with EDDY_TEST_RUNTIME_CROSS=1
- * to reproduce (the watchdog fires); make it unconditional once fixed. */
+ * runtime's, woken from the opener threads.  This once hung in about one
+ * run in ten on a lost unpark in the current-thread runtime's turn() (a
+ * non-blocking driver wait consumed the unpark eventfd without clearing
+ * unpark_sent); the watchdog turns a regression into a failure. */
 static void test_cross_thread_runtime(void)
 {
-    if (!getenv("EDDY_TEST_RUNTIME_CROSS"))
-        return;
     eddy_rt *rt;
     CHECK_OK(eddy_rt_new(&rt, NULL));
     for (unsigned round = 0; round < 3000; round++) {

@@ -375,6 +375,16 @@ static void drain_remote(struct eddy__ct *ct)
 
 static inline bool has_work(const struct eddy__ct *ct) { return !ring_empty(ct) || ct->main_notified; }
 
+/* Every wait may consume the unpark eventfd (the driver drains it when it
+ * is reported), so every wait re-opens the gate for the next unpark.  A
+ * non-blocking wait that ate the eventfd while unpark_sent stayed set
+ * would make the next real park sleep through every remote wake. */
+static inline void driver_wait(struct eddy__ct *ct, int64_t timeout)
+{
+    ct->core.driver->ops->wait(ct->core.driver, timeout);
+    atomic_store(&ct->sh->unpark_sent, 0);
+}
+
 /* One turn: read the clock once, fire timers, collect remote wakes, then
  * poll the driver, sleeping in it only if may_block and nothing is
  * runnable. */
@@ -392,7 +402,7 @@ static void turn(struct eddy__ct *ct, bool may_block)
         if (timeout != 0 && eddy__timers_paused(tm)) {
             /* Virtual clock: look at I/O without sleeping; if nothing at
              * all can happen, jump the clock to the next deadline. */
-            ct->core.driver->ops->wait(ct->core.driver, 0);
+            driver_wait(ct, 0);
             drain_remote(ct);
             if (has_work(ct))
                 return;
@@ -414,9 +424,8 @@ static void turn(struct eddy__ct *ct, bool may_block)
             return;
         }
         ct->st.parks++;
-        ct->core.driver->ops->wait(ct->core.driver, timeout);
+        driver_wait(ct, timeout);
         atomic_store(&sh->parked, 0);
-        atomic_store(&sh->unpark_sent, 0);
         /* We slept: the reading taken before is stale.  This reading also
          * serves the next turn if no task runs in between. */
         eddy__timers_tick_clock(tm);
@@ -425,7 +434,7 @@ static void turn(struct eddy__ct *ct, bool may_block)
         drain_remote(ct);
         return;
     }
-    ct->core.driver->ops->wait(ct->core.driver, 0);
+    driver_wait(ct, 0);
 }
 
 /* ---- public API ---------------------------------------------------------- */
