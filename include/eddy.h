@@ -10,6 +10,7 @@
 #include <eddy/time.h>
 #include <eddy/io.h>
 #include <eddy/net.h>
+#include <eddy/blocking.h>
 #include <eddy/combinators.h>
 #include <eddy/sync.h>
 #include <eddy/channel.h>

@@ -33,8 +33,13 @@ typedef struct eddy_rt_builder {
     /* start with the clock paused: timers advance only by eddy_time_advance
      * or, when every task is idle, automatically to the next deadline */
     bool start_paused;
-    /* report a single poll that ran longer than this (0 = 100 ms; <0 off) */
+    /* report a single poll that ran longer than this (0 = 100 ms; <0 off;
+     * measured in debug builds) */
     int slow_poll_warn_ms;
+    /* blocking pool (eddy/blocking.h): most threads (0 = 64) and most
+     * queued jobs before eddy_blocking waits for room (0 = 4096) */
+    unsigned max_blocking_threads;
+    unsigned blocking_queue;
 } eddy_rt_builder;
 
 /* Builds a runtime.  b may be NULL for the defaults.  On success stores it

@@ -97,6 +97,10 @@ struct eddy__core {
     /* An accept stalled on EMFILE waits here for a descriptor to be closed. */
     eddy_waker fd_waiter;
     uint64_t accept_stalls;
+    /* The blocking pool, created on first use, and its limits. */
+    struct eddy__pool *pool;
+    unsigned blocking_threads;
+    unsigned blocking_queue;
 };
 
 #define EDDY__BUDGET 128

@@ -6,6 +6,7 @@
 #include "ct.h"
 
 #include "../io/driver.h"
+#include "blocking_pool.h"
 #include "../time/timers.h"
 
 #include <errno.h>
@@ -480,6 +481,8 @@ int eddy_rt_new(eddy_rt **out, const eddy_rt_builder *b)
     ct->core.rt = rt;
     ct->event_interval = b->event_interval ? b->event_interval : 61;
     ct->slow_poll_ms = b->slow_poll_warn_ms == 0 ? 100 : b->slow_poll_warn_ms;
+    ct->core.blocking_threads = b->max_blocking_threads;
+    ct->core.blocking_queue = b->blocking_queue;
     ct->st.task_header_size = sizeof(struct eddy__task);
     *out = rt;
     return 0;
@@ -548,6 +551,9 @@ void eddy_rt_free(eddy_rt *rt)
     }
     ct->head = ct->tail = 0;
     eddy_waker_drop(&ct->core.fd_waiter);
+    /* After the frames: their blocking futures cancelled or detached jobs. */
+    eddy__pool_shutdown(ct->core.pool);
+    ct->core.pool = NULL;
     eddy__timers_free(ct->core.timers);
     ct->core.timers = NULL;
 #if EDDY_DEBUG

@@ -1,0 +1,75 @@
+/* eddy/blocking.h - running blocking work off the runtime's threads.
+ *
+ * A poll must never block.  Work that does (a DNS lookup, a file read, a
+ * CPU-heavy computation, a library with a synchronous API) goes to the
+ * runtime's blocking pool: a bounded set of threads, created on demand and
+ * retired after an idle keep-alive, fed by a bounded queue.  The awaiting
+ * task sleeps, using no thread, until the work is done.
+ *
+ *     struct job { const char *path; long bytes; };   // inputs and outputs
+ *     static void count_bytes(void *p) { struct job *j = p; j->bytes = ...; }
+ *
+ *     EDDY_AWAIT(&t->rc, eddy_blocking, &t->bl, count_bytes,
+ *                &(struct job){ .path = t->path }, sizeof(struct job), &t->result);
+ *
+ * Ownership: the data block is copied into the job when it is queued, so
+ * the job owns its copy; the function reads its inputs from it and writes
+ * its results into it; on completion the block is copied to `result`.  A
+ * future dropped while its job waits in the queue cancels the job; dropped
+ * while the job runs, it detaches: the job finishes on its thread, its
+ * result is discarded, and nothing is leaked or written to freed memory.
+ */
+#ifndef EDDY_BLOCKING_H
+#define EDDY_BLOCKING_H
+
+#include <eddy/future.h>
+#include <eddy/net.h>
+
+EDDY_BEGIN_DECLS
+
+/* Runs on a pool thread; may block.  data is the job's copy of the block. */
+typedef void (*eddy_blocking_fn)(void *data);
+
+struct eddy__bjob;
+
+/* Output: int, 0 when fn has run and the block was copied to result;
+ * -ENOMEM (no memory for the job), -EAGAIN (no thread could be started and
+ * none is running), -EDDY_ESHUTDOWN (the runtime is shutting down),
+ * -EDDY_ENORUNTIME (polled outside a runtime), -EINVAL (size too large:
+ * over 64 KiB, or fn NULL).  While the queue is full the future waits
+ * (backpressure) instead of failing. */
+typedef struct eddy_blocking {
+    eddy_blocking_fn fn;
+    const void *data;
+    size_t size;
+    void *result;
+    struct eddy__bjob *job;
+} eddy_blocking;
+
+/* Prepares the call; copies nothing yet (data must stay valid until the
+ * first poll, which copies it). */
+EDDY_API void eddy_blocking_init(eddy_blocking *f, eddy_blocking_fn fn, const void *data, size_t size, void *result);
+EDDY_API eddy_poll eddy_blocking_poll(eddy_blocking *f, eddy_cx *cx, int *out);
+/* Cancels a queued job or detaches a running one (see above). */
+EDDY_API void eddy_blocking_drop(eddy_blocking *f);
+
+/* ---- name resolution ------------------------------------------------------
+ * getaddrinfo on the blocking pool.  Output: the number of addresses
+ * stored in addrs (at most max), or a negative error: -ENOENT (name not
+ * found), -EAGAIN (temporary failure), -EINVAL (bad arguments), -ENOMEM, or
+ * the pool's errors above.  host: a name or numeric address (at most 255
+ * bytes); port: 0-65535. */
+typedef struct eddy_resolve {
+    eddy_blocking bl;
+    struct eddy__resolve_job *req;
+    eddy_addr *addrs;
+    size_t max;
+} eddy_resolve;
+
+EDDY_API void eddy_resolve_init(eddy_resolve *f, const char *host, int port, eddy_addr *addrs, size_t max);
+EDDY_API eddy_poll eddy_resolve_poll(eddy_resolve *f, eddy_cx *cx, int *out);
+EDDY_API void eddy_resolve_drop(eddy_resolve *f);
+
+EDDY_END_DECLS
+
+#endif
