@@ -1,0 +1,496 @@
+//! tokio_bench - the Tokio side of eddy's microbenchmarks (bench/bench_spawn.c,
+//! bench_yield.c, bench_chan.c, bench_sync.c): the same work, written the way a
+//! Tokio user writes it, timed the same way, printed in the same format:
+//!
+//!     RESULT name=tokio_<eddy case> ns_per_op=<median> min=.. max=.. reps=7
+//!
+//! A case named tokio_X does what eddy's case X does; cases with a suffix
+//! eddy has no counterpart for (the `_mt2` ones) say so in bench/run.sh's
+//! table.  Every case runs one warm-up and 7 measured repetitions, on a
+//! runtime built once per case with enable_all() (eddy's runtime always has
+//! its I/O driver and timer wheel too).
+//!
+//!   group spawn  (current-thread runtime; block_on's root does the spawning)
+//!     spawn_join       spawn 1,024 tasks returning their index, await each
+//!                      JoinHandle, repeat (2,000,000 tasks; -q: 200,000)
+//!     spawn_join_one   the same, one task at a time
+//!     spawn_detached   JoinHandles dropped; the last task of a batch wakes the
+//!                      root through a Notify (an Arc clone per task)
+//!   group yield  (current-thread runtime, 10,000,000 yields; -q: 2,000,000)
+//!     yield_one        one spawned task awaits task::yield_now() N times
+//!     yield_two        two spawned tasks, N/2 each
+//!     yield_root       block_on's root future yields N times
+//!   group chan
+//!     mpsc_uncontended_{bounded,unbounded}  one task sends 5,000 values, then
+//!                      receives them (ns per value)
+//!     mpsc_contended_tasks_{cap5000,cap64}  5 producer tasks x 1,000 values
+//!                      into one consumer, current-thread runtime (as eddy's)
+//!     mpsc_contended_tasks_{cap5000,cap64}_mt2  the same on the multi-thread
+//!                      runtime with 2 workers (Tokio's own contention bench)
+//!     mpsc_contended_threads_{5k,500k}  5 std threads (blocking_send,
+//!                      capacity 1,024) x 1,000 or 100,000 values into a task
+//!     mpsc_pingpong_tasks     a value back and forth between two tasks over
+//!                      two capacity-1 channels (ns per round trip)
+//!     oneshot_pingpong_tasks  two fresh oneshot channels per round trip: the
+//!                      request carries the reply sender and the receiver of
+//!                      the next request
+//!   group sync
+//!     mutex_try_lock_unlock          tokio::sync::Mutex::try_lock + drop
+//!     mutex_lock_await_uncontended   lock().await + drop, in a task
+//!     semaphore_acquire_uncontended  acquire().await + drop (4 permits)
+//!     mutex_contended_tasks_N10      10 tasks x 1,000 locks, a yield_now()
+//!                                    inside the critical section
+//!     notify_pingpong_tasks          two tasks take turns via two Notify
+//!
+//! Usage: tokio_bench [-q] [-g spawn|yield|chan|sync] [-c CASE]
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify, Semaphore};
+use tokio::task::yield_now;
+
+const RUNS: usize = 7;
+
+struct Opts {
+    quick: bool,
+    group: Option<String>,
+    only: Option<String>,
+}
+
+fn report(o: &Opts, group: &str, name: &str, mut f: impl FnMut() -> f64) {
+    if o.group.as_deref().map_or(false, |g| g != group) {
+        return;
+    }
+    let full = format!("tokio_{}", name);
+    if o.only.as_deref().map_or(false, |c| c != name && c != full) {
+        return;
+    }
+    f(); // warm-up: grows queues, warms the allocator
+    let mut r: Vec<f64> = (0..RUNS).map(|_| f()).collect();
+    r.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "{:<42} median {:9.1} ns/op   (min {:.1}, max {:.1})",
+        full,
+        r[RUNS / 2],
+        r[0],
+        r[RUNS - 1]
+    );
+    println!(
+        "RESULT name={} ns_per_op={:.1} min={:.1} max={:.1} reps={}",
+        full,
+        r[RUNS / 2],
+        r[0],
+        r[RUNS - 1],
+        RUNS
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn ct() -> Runtime {
+    Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+fn mt(workers: usize) -> Runtime {
+    Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime")
+}
+
+fn per_op(t0: Instant, ops: usize) -> f64 {
+    t0.elapsed().as_nanos() as f64 / ops as f64
+}
+
+fn check(ok: bool, what: &str) {
+    if !ok {
+        eprintln!("tokio_bench: {}: wrong result", what);
+        std::process::exit(1);
+    }
+}
+
+// ---- spawn ------------------------------------------------------------------
+
+fn spawn_join(rt: &Runtime, n: usize, batch: usize) -> f64 {
+    let t0 = Instant::now();
+    let sum = rt.block_on(async move {
+        let mut handles = Vec::with_capacity(batch);
+        let (mut sum, mut done) = (0usize, 0usize);
+        while done < n {
+            let k = batch.min(n - done);
+            for i in 0..k {
+                let idx = done + i;
+                handles.push(tokio::spawn(async move { idx }));
+            }
+            for h in handles.drain(..) {
+                sum += h.await.expect("join");
+            }
+            done += k;
+        }
+        sum
+    });
+    let dt = per_op(t0, n);
+    check(sum == n * (n - 1) / 2, "spawn_join");
+    dt
+}
+
+struct Detached {
+    done: AtomicUsize,
+    notify: Notify,
+}
+
+fn spawn_detached(rt: &Runtime, n: usize, batch: usize) -> f64 {
+    let t0 = Instant::now();
+    let done = rt.block_on(async move {
+        let sh = Arc::new(Detached { done: AtomicUsize::new(0), notify: Notify::new() });
+        let mut done = 0usize;
+        while done < n {
+            let k = batch.min(n - done);
+            let target = done + k;
+            for _ in 0..k {
+                let s = sh.clone();
+                tokio::spawn(async move {
+                    if s.done.fetch_add(1, Ordering::Relaxed) + 1 == target {
+                        s.notify.notify_one();
+                    }
+                });
+            }
+            // keep memory bounded: wait for this batch before the next
+            while sh.done.load(Ordering::Relaxed) < target {
+                sh.notify.notified().await;
+            }
+            done = target;
+        }
+        sh.done.load(Ordering::Relaxed)
+    });
+    let dt = per_op(t0, n);
+    check(done == n, "spawn_detached");
+    dt
+}
+
+// ---- yield ------------------------------------------------------------------
+
+async fn yielder(n: usize) -> usize {
+    let mut i = 0;
+    while i < n {
+        yield_now().await;
+        i += 1;
+    }
+    i
+}
+
+fn yield_tasks(rt: &Runtime, n: usize, tasks: usize) -> f64 {
+    let t0 = Instant::now();
+    let got = rt.block_on(async move {
+        if tasks == 0 {
+            return yielder(n).await;
+        }
+        let hs: Vec<_> = (0..tasks).map(|_| tokio::spawn(yielder(n / tasks))).collect();
+        let mut s = 0;
+        for h in hs {
+            s += h.await.expect("join");
+        }
+        s
+    });
+    let dt = per_op(t0, n);
+    check(got == n / tasks.max(1) * tasks.max(1), "yield");
+    dt
+}
+
+// ---- channels -----------------------------------------------------------------
+
+const UNC: usize = 5000;
+
+fn mpsc_uncontended(rt: &Runtime, reps: usize, bounded: bool) -> f64 {
+    let t0 = Instant::now();
+    rt.block_on(async move {
+        if bounded {
+            let (tx, mut rx) = mpsc::channel::<u64>(UNC);
+            for _ in 0..reps {
+                for i in 0..UNC {
+                    tx.send(i as u64).await.expect("send");
+                }
+                for i in 0..UNC {
+                    check(rx.recv().await == Some(i as u64), "uncontended recv");
+                }
+            }
+        } else {
+            let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
+            for _ in 0..reps {
+                for i in 0..UNC {
+                    tx.send(i as u64).expect("send");
+                }
+                for i in 0..UNC {
+                    check(rx.recv().await == Some(i as u64), "uncontended recv");
+                }
+            }
+        }
+    });
+    per_op(t0, UNC * reps)
+}
+
+const PRODUCERS: usize = 5;
+const PER_PRODUCER: usize = 1000;
+
+fn mpsc_contended_tasks(rt: &Runtime, reps: usize, cap: usize) -> f64 {
+    let mut total = 0f64;
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        let (tx, mut rx) = mpsc::channel::<u64>(cap);
+        for _ in 0..PRODUCERS {
+            let tx = tx.clone();
+            rt.spawn(async move {
+                for i in 0..PER_PRODUCER {
+                    tx.send(i as u64).await.expect("send");
+                }
+            });
+        }
+        drop(tx);
+        let got = rt.block_on(async move {
+            let mut got = 0usize;
+            while rx.recv().await.is_some() {
+                got += 1;
+            }
+            got
+        });
+        total += t0.elapsed().as_nanos() as f64;
+        check(got == PRODUCERS * PER_PRODUCER, "contended count");
+    }
+    total / (reps * PRODUCERS * PER_PRODUCER) as f64
+}
+
+fn mpsc_contended_threads(rt: &Runtime, per: usize) -> f64 {
+    let go = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = mpsc::channel::<u64>(1024);
+    let threads: Vec<_> = (0..PRODUCERS)
+        .map(|_| {
+            let tx = tx.clone();
+            let go = go.clone();
+            std::thread::spawn(move || {
+                while !go.load(Ordering::Acquire) {
+                    std::thread::yield_now(); // leave the CPU to the consumer's thread
+                }
+                for i in 0..per {
+                    tx.blocking_send(i as u64).expect("send");
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let t0 = Instant::now(); // the threads start when the consumer runs
+    let got = rt.block_on(async move {
+        go.store(true, Ordering::Release);
+        let mut got = 0usize;
+        while rx.recv().await.is_some() {
+            got += 1;
+        }
+        got
+    });
+    let dt = per_op(t0, PRODUCERS * per);
+    for t in threads {
+        t.join().expect("thread");
+    }
+    check(got == PRODUCERS * per, "threads count");
+    dt
+}
+
+fn mpsc_pingpong(rt: &Runtime, n: usize) -> f64 {
+    let t0 = Instant::now();
+    rt.block_on(async move {
+        let (tx1, mut rx1) = mpsc::channel::<u64>(1);
+        let (tx2, mut rx2) = mpsc::channel::<u64>(1);
+        let peer = tokio::spawn(async move {
+            while let Some(v) = rx1.recv().await {
+                if tx2.send(v + 1).await.is_err() {
+                    break;
+                }
+            }
+        });
+        for i in 0..n as u64 {
+            tx1.send(i * 2).await.expect("send");
+            check(rx2.recv().await == Some(i * 2 + 1), "ping-pong");
+        }
+        drop(tx1); // the peer sees the end and finishes
+        peer.await.expect("join");
+    });
+    per_op(t0, n)
+}
+
+struct Req {
+    reply: oneshot::Sender<u8>,
+    next: oneshot::Receiver<Req>,
+}
+
+fn oneshot_pingpong(rt: &Runtime, n: usize) -> f64 {
+    let t0 = Instant::now();
+    rt.block_on(async move {
+        let (mut out, first) = oneshot::channel::<Req>();
+        let peer = tokio::spawn(async move {
+            let mut rx = first;
+            while let Ok(r) = rx.await {
+                let _ = r.reply.send(1);
+                rx = r.next;
+            }
+        });
+        for _ in 0..n {
+            let (reply, reply_rx) = oneshot::channel::<u8>();
+            let (next_tx, next) = oneshot::channel::<Req>();
+            if out.send(Req { reply, next }).is_err() {
+                check(false, "oneshot send");
+            }
+            out = next_tx;
+            check(reply_rx.await == Ok(1), "oneshot ping-pong");
+        }
+        drop(out);
+        peer.await.expect("join");
+    });
+    per_op(t0, n)
+}
+
+// ---- sync ---------------------------------------------------------------------
+
+fn mutex_try(n: usize) -> f64 {
+    let m = Mutex::new(());
+    let t0 = Instant::now();
+    for _ in 0..n {
+        let g = m.try_lock().expect("try_lock");
+        drop(g);
+    }
+    per_op(t0, n)
+}
+
+fn uncontended_await(rt: &Runtime, n: usize, sem: bool) -> f64 {
+    let m = Mutex::new(());
+    let s = Semaphore::new(4);
+    let t0 = Instant::now();
+    rt.block_on(async {
+        for _ in 0..n {
+            if sem {
+                let p = s.acquire().await.expect("acquire");
+                drop(p);
+            } else {
+                let g = m.lock().await;
+                drop(g);
+            }
+        }
+    });
+    per_op(t0, n)
+}
+
+const NTASKS: usize = 10;
+const PER_TASK: usize = 1000;
+
+fn mutex_contended(rt: &Runtime, reps: usize) -> f64 {
+    let mut total = 0f64;
+    for _ in 0..reps {
+        let m = Arc::new(Mutex::new(0usize));
+        let t0 = Instant::now();
+        let hs: Vec<_> = (0..NTASKS)
+            .map(|_| {
+                let m = m.clone();
+                rt.spawn(async move {
+                    for _ in 0..PER_TASK {
+                        let mut g = m.lock().await;
+                        *g += 1;
+                        yield_now().await;
+                        drop(g);
+                    }
+                })
+            })
+            .collect();
+        rt.block_on(async move {
+            for h in hs {
+                h.await.expect("join");
+            }
+        });
+        total += t0.elapsed().as_nanos() as f64;
+        check(*m.try_lock().expect("lock") == NTASKS * PER_TASK, "contended count");
+    }
+    total / (reps * NTASKS * PER_TASK) as f64
+}
+
+fn notify_pingpong(rt: &Runtime, n: usize) -> f64 {
+    let n1 = Arc::new(Notify::new());
+    let n2 = Arc::new(Notify::new());
+    let t0 = Instant::now();
+    rt.block_on(async move {
+        let (mine, theirs) = (n2.clone(), n1.clone());
+        let peer = tokio::spawn(async move {
+            for _ in 0..n {
+                mine.notified().await;
+                theirs.notify_one();
+            }
+        });
+        for _ in 0..n {
+            n2.notify_one();
+            n1.notified().await;
+        }
+        peer.await.expect("join");
+    });
+    per_op(t0, n)
+}
+
+fn main() {
+    let mut o = Opts { quick: false, group: None, only: None };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-q" => o.quick = true,
+            "-g" => o.group = args.next(),
+            "-c" => o.only = args.next(),
+            _ => {
+                eprintln!("usage: tokio_bench [-q] [-g spawn|yield|chan|sync] [-c CASE]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let q = o.quick;
+    let pick = |full: usize, quick: usize| if q { quick } else { full };
+    let d = |full: usize| if q { full / 5 } else { full };
+    let want = |g: &str| o.group.as_deref().map_or(true, |w| w == g);
+    println!("tokio_bench: Tokio peers of eddy's microbenchmarks{}", if q { " (quick)" } else { "" });
+
+    // One runtime per case, reused by its repetitions (as eddy's programs do).
+    if want("spawn") {
+        let n = pick(2_000_000, 200_000);
+        let rt = ct();
+        report(&o, "spawn", "spawn_join", || spawn_join(&rt, n, 1024));
+        let rt = ct();
+        report(&o, "spawn", "spawn_join_one", || spawn_join(&rt, n, 1));
+        let rt = ct();
+        report(&o, "spawn", "spawn_detached", || spawn_detached(&rt, n, 1024));
+    }
+    if want("yield") {
+        let n = pick(10_000_000, 2_000_000);
+        let rt = ct();
+        report(&o, "yield", "yield_one", || yield_tasks(&rt, n, 1));
+        let rt = ct();
+        report(&o, "yield", "yield_two", || yield_tasks(&rt, n, 2));
+        let rt = ct();
+        report(&o, "yield", "yield_root", || yield_tasks(&rt, n, 0));
+    }
+    if want("chan") {
+        // One current-thread runtime for the group, like bench_chan's g_rt.
+        let rt = ct();
+        report(&o, "chan", "mpsc_uncontended_bounded", || mpsc_uncontended(&rt, pick(20, 4), true));
+        report(&o, "chan", "mpsc_uncontended_unbounded", || mpsc_uncontended(&rt, pick(20, 4), false));
+        report(&o, "chan", "mpsc_contended_tasks_cap5000", || mpsc_contended_tasks(&rt, pick(10, 3), 5000));
+        report(&o, "chan", "mpsc_contended_tasks_cap64", || mpsc_contended_tasks(&rt, pick(10, 3), 64));
+        {
+            let rt2 = mt(2);
+            report(&o, "chan", "mpsc_contended_tasks_cap5000_mt2", || mpsc_contended_tasks(&rt2, pick(10, 3), 5000));
+            report(&o, "chan", "mpsc_contended_tasks_cap64_mt2", || mpsc_contended_tasks(&rt2, pick(10, 3), 64));
+        }
+        report(&o, "chan", "mpsc_contended_threads_5k", || mpsc_contended_threads(&rt, 1000));
+        report(&o, "chan", "mpsc_contended_threads_500k", || mpsc_contended_threads(&rt, pick(100_000, 20_000)));
+        report(&o, "chan", "mpsc_pingpong_tasks", || mpsc_pingpong(&rt, pick(100_000, 20_000)));
+        report(&o, "chan", "oneshot_pingpong_tasks", || oneshot_pingpong(&rt, pick(100_000, 20_000)));
+    }
+    if want("sync") {
+        let rt = ct();
+        report(&o, "sync", "mutex_try_lock_unlock", || mutex_try(d(10_000_000)));
+        report(&o, "sync", "mutex_lock_await_uncontended", || uncontended_await(&rt, d(5_000_000), false));
+        report(&o, "sync", "semaphore_acquire_uncontended", || uncontended_await(&rt, d(5_000_000), true));
+        report(&o, "sync", "mutex_contended_tasks_N10", || mutex_contended(&rt, pick(5, 2)));
+        report(&o, "sync", "notify_pingpong_tasks", || notify_pingpong(&rt, d(500_000)));
+    }
+}
