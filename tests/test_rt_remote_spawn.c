@@ -20,13 +20,7 @@
 
 #include "eddy_test.h"
 
-#ifndef ROUNDS
-#define ROUNDS 200
-#endif
-#ifndef PER_ROUND
-#define PER_ROUND 500
-#endif
-enum { NWAITERS = 64, WAKE_ROUNDS = 200 };
+enum { ROUNDS = 200, PER_ROUND = 500, NWAITERS = 64, WAKE_ROUNDS = 200 };
 
 static eddy_rt *rt;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

@@ -156,11 +156,11 @@ EDDY_API bool eddy_semaphore_is_closed(const eddy_semaphore *s);
 /* Permits available right now (a snapshot). */
 EDDY_API uint64_t eddy_semaphore_available(const eddy_semaphore *s);
 
-/* Acquire n permits.  Output int: 0 once the n permits are the caller's
- * (give them back with eddy_semaphore_release), -EDDY_ECLOSED if the
- * semaphore is or gets closed first, -EINVAL if n is larger than
- * EDDY_SEMAPHORE_MAX_PERMITS could ever satisfy (never happens for a
- * uint32_t n).  n = 0 completes at once.
+/* Acquire n permits.  Output int (out may be NULL): 0 once the n permits
+ * are the caller's (give them back with eddy_semaphore_release),
+ * -EDDY_ECLOSED if the semaphore is or gets closed first.  n = 0 completes
+ * at once.  (A request for more permits than will ever be released waits
+ * forever, and holds back everyone queued after it.)
  * Cancellation: dropped while waiting, the node leaves the queue (waiters
  * behind it that can now be served are served).  Dropped after the permits
  * were handed to it but before it returned READY, it releases them:

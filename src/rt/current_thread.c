@@ -608,6 +608,12 @@ int eddy_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *out)
                (t = ring_pop(ct))) {
             task_run(ct, t);
             ticks++;
+            if (EDDY_UNLIKELY(ct->core.budget <= 0)) {
+                /* The task spent its whole budget on ready I/O (a flood):
+                 * let timers and other sources in before anything else. */
+                ticks = 4 * ct->event_interval;
+                break;
+            }
         }
         if (ticks)
             ct->clock_fresh = false;

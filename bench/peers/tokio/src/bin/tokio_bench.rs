@@ -4,11 +4,16 @@
 //!
 //!     RESULT name=tokio_<eddy case> ns_per_op=<median> min=.. max=.. reps=7
 //!
-//! A case named tokio_X does what eddy's case X does; cases with a suffix
-//! eddy has no counterpart for (the `_mt2` ones) say so in bench/run.sh's
-//! table.  Every case runs one warm-up and 7 measured repetitions, on a
-//! runtime built once per case with enable_all() (eddy's runtime always has
-//! its I/O driver and timer wheel too).
+//! A case named tokio_X does what eddy's case X does, with the same shape:
+//! where eddy's block_on root future takes part (it spawns, pings, or
+//! consumes), so does Tokio's.  Tokio wakes its block_on root through the
+//! driver (an eventfd write, then epoll_wait), not through the run queue, so
+//! where the root is woken often the case also runs as tokio_X_in_task: the
+//! same work in a spawned task that the root only joins, Tokio's fast path.
+//! The `_mt2` cases (multi-thread runtime, 2 workers) have no eddy
+//! counterpart.  Every case runs one warm-up and 7 measured repetitions, on
+//! a runtime built once per case with enable_all() (eddy's runtime always
+//! has its I/O driver and timer wheel too).
 //!
 //!   group spawn  (current-thread runtime; block_on's root does the spawning)
 //!     spawn_join       spawn 1,024 tasks returning their index, await each
@@ -26,7 +31,7 @@
 //!     mpsc_contended_tasks_{cap5000,cap64}  5 producer tasks x 1,000 values
 //!                      into one consumer, current-thread runtime (as eddy's)
 //!     mpsc_contended_tasks_{cap5000,cap64}_mt2  the same on the multi-thread
-//!                      runtime with 2 workers (Tokio's own contention bench)
+//!                      runtime with 2 workers, the consumer in a spawned task
 //!     mpsc_contended_threads_{5k,500k}  5 std threads (blocking_send,
 //!                      capacity 1,024) x 1,000 or 100,000 values into a task
 //!     mpsc_pingpong_tasks     a value back and forth between two tasks over
@@ -97,6 +102,18 @@ fn mt(workers: usize) -> Runtime {
     Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime")
 }
 
+/// Runs fut as block_on's root future, or (in_task) in a spawned task that
+/// the root only joins.  Tokio wakes the root through its driver (an
+/// eventfd write and an epoll_wait), a spawned task through the run queue,
+/// so the two give different figures where the root is woken often.
+fn on<T: Send + 'static>(rt: &Runtime, in_task: bool, fut: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    if in_task {
+        rt.block_on(async move { tokio::spawn(fut).await.expect("join") })
+    } else {
+        rt.block_on(fut)
+    }
+}
+
 fn per_op(t0: Instant, ops: usize) -> f64 {
     t0.elapsed().as_nanos() as f64 / ops as f64
 }
@@ -110,9 +127,9 @@ fn check(ok: bool, what: &str) {
 
 // ---- spawn ------------------------------------------------------------------
 
-fn spawn_join(rt: &Runtime, n: usize, batch: usize) -> f64 {
+fn spawn_join(rt: &Runtime, n: usize, batch: usize, in_task: bool) -> f64 {
     let t0 = Instant::now();
-    let sum = rt.block_on(async move {
+    let sum = on(rt, in_task, async move {
         let mut handles = Vec::with_capacity(batch);
         let (mut sum, mut done) = (0usize, 0usize);
         while done < n {
@@ -138,9 +155,9 @@ struct Detached {
     notify: Notify,
 }
 
-fn spawn_detached(rt: &Runtime, n: usize, batch: usize) -> f64 {
+fn spawn_detached(rt: &Runtime, n: usize, batch: usize, in_task: bool) -> f64 {
     let t0 = Instant::now();
-    let done = rt.block_on(async move {
+    let done = on(rt, in_task, async move {
         let sh = Arc::new(Detached { done: AtomicUsize::new(0), notify: Notify::new() });
         let mut done = 0usize;
         while done < n {
@@ -231,7 +248,7 @@ fn mpsc_uncontended(rt: &Runtime, reps: usize, bounded: bool) -> f64 {
 const PRODUCERS: usize = 5;
 const PER_PRODUCER: usize = 1000;
 
-fn mpsc_contended_tasks(rt: &Runtime, reps: usize, cap: usize) -> f64 {
+fn mpsc_contended_tasks(rt: &Runtime, reps: usize, cap: usize, in_task: bool) -> f64 {
     let mut total = 0f64;
     for _ in 0..reps {
         let t0 = Instant::now();
@@ -245,7 +262,7 @@ fn mpsc_contended_tasks(rt: &Runtime, reps: usize, cap: usize) -> f64 {
             });
         }
         drop(tx);
-        let got = rt.block_on(async move {
+        let got = on(rt, in_task, async move {
             let mut got = 0usize;
             while rx.recv().await.is_some() {
                 got += 1;
@@ -293,9 +310,9 @@ fn mpsc_contended_threads(rt: &Runtime, per: usize) -> f64 {
     dt
 }
 
-fn mpsc_pingpong(rt: &Runtime, n: usize) -> f64 {
+fn mpsc_pingpong(rt: &Runtime, n: usize, in_task: bool) -> f64 {
     let t0 = Instant::now();
-    rt.block_on(async move {
+    on(rt, in_task, async move {
         let (tx1, mut rx1) = mpsc::channel::<u64>(1);
         let (tx2, mut rx2) = mpsc::channel::<u64>(1);
         let peer = tokio::spawn(async move {
@@ -320,9 +337,9 @@ struct Req {
     next: oneshot::Receiver<Req>,
 }
 
-fn oneshot_pingpong(rt: &Runtime, n: usize) -> f64 {
+fn oneshot_pingpong(rt: &Runtime, n: usize, in_task: bool) -> f64 {
     let t0 = Instant::now();
-    rt.block_on(async move {
+    on(rt, in_task, async move {
         let (mut out, first) = oneshot::channel::<Req>();
         let peer = tokio::spawn(async move {
             let mut rx = first;
@@ -408,11 +425,11 @@ fn mutex_contended(rt: &Runtime, reps: usize) -> f64 {
     total / (reps * NTASKS * PER_TASK) as f64
 }
 
-fn notify_pingpong(rt: &Runtime, n: usize) -> f64 {
+fn notify_pingpong(rt: &Runtime, n: usize, in_task: bool) -> f64 {
     let n1 = Arc::new(Notify::new());
     let n2 = Arc::new(Notify::new());
     let t0 = Instant::now();
-    rt.block_on(async move {
+    on(rt, in_task, async move {
         let (mine, theirs) = (n2.clone(), n1.clone());
         let peer = tokio::spawn(async move {
             for _ in 0..n {
@@ -450,14 +467,17 @@ fn main() {
     println!("tokio_bench: Tokio peers of eddy's microbenchmarks{}", if q { " (quick)" } else { "" });
 
     // One runtime per case, reused by its repetitions (as eddy's programs do).
+    // `_in_task`: the same work in a spawned task that block_on only joins.
     if want("spawn") {
         let n = pick(2_000_000, 200_000);
-        let rt = ct();
-        report(&o, "spawn", "spawn_join", || spawn_join(&rt, n, 1024));
-        let rt = ct();
-        report(&o, "spawn", "spawn_join_one", || spawn_join(&rt, n, 1));
-        let rt = ct();
-        report(&o, "spawn", "spawn_detached", || spawn_detached(&rt, n, 1024));
+        for (sfx, t) in [("", false), ("_in_task", true)] {
+            let rt = ct();
+            report(&o, "spawn", &format!("spawn_join{}", sfx), || spawn_join(&rt, n, 1024, t));
+            let rt = ct();
+            report(&o, "spawn", &format!("spawn_join_one{}", sfx), || spawn_join(&rt, n, 1, t));
+            let rt = ct();
+            report(&o, "spawn", &format!("spawn_detached{}", sfx), || spawn_detached(&rt, n, 1024, t));
+        }
     }
     if want("yield") {
         let n = pick(10_000_000, 2_000_000);
@@ -471,19 +491,24 @@ fn main() {
     if want("chan") {
         // One current-thread runtime for the group, like bench_chan's g_rt.
         let rt = ct();
+        let (reps, pp) = (pick(10, 3), pick(100_000, 20_000));
         report(&o, "chan", "mpsc_uncontended_bounded", || mpsc_uncontended(&rt, pick(20, 4), true));
         report(&o, "chan", "mpsc_uncontended_unbounded", || mpsc_uncontended(&rt, pick(20, 4), false));
-        report(&o, "chan", "mpsc_contended_tasks_cap5000", || mpsc_contended_tasks(&rt, pick(10, 3), 5000));
-        report(&o, "chan", "mpsc_contended_tasks_cap64", || mpsc_contended_tasks(&rt, pick(10, 3), 64));
+        for (sfx, t) in [("", false), ("_in_task", true)] {
+            report(&o, "chan", &format!("mpsc_contended_tasks_cap5000{}", sfx), || mpsc_contended_tasks(&rt, reps, 5000, t));
+            report(&o, "chan", &format!("mpsc_contended_tasks_cap64{}", sfx), || mpsc_contended_tasks(&rt, reps, 64, t));
+        }
         {
             let rt2 = mt(2);
-            report(&o, "chan", "mpsc_contended_tasks_cap5000_mt2", || mpsc_contended_tasks(&rt2, pick(10, 3), 5000));
-            report(&o, "chan", "mpsc_contended_tasks_cap64_mt2", || mpsc_contended_tasks(&rt2, pick(10, 3), 64));
+            report(&o, "chan", "mpsc_contended_tasks_cap5000_mt2", || mpsc_contended_tasks(&rt2, reps, 5000, true));
+            report(&o, "chan", "mpsc_contended_tasks_cap64_mt2", || mpsc_contended_tasks(&rt2, reps, 64, true));
         }
         report(&o, "chan", "mpsc_contended_threads_5k", || mpsc_contended_threads(&rt, 1000));
         report(&o, "chan", "mpsc_contended_threads_500k", || mpsc_contended_threads(&rt, pick(100_000, 20_000)));
-        report(&o, "chan", "mpsc_pingpong_tasks", || mpsc_pingpong(&rt, pick(100_000, 20_000)));
-        report(&o, "chan", "oneshot_pingpong_tasks", || oneshot_pingpong(&rt, pick(100_000, 20_000)));
+        for (sfx, t) in [("", false), ("_in_task", true)] {
+            report(&o, "chan", &format!("mpsc_pingpong_tasks{}", sfx), || mpsc_pingpong(&rt, pp, t));
+            report(&o, "chan", &format!("oneshot_pingpong_tasks{}", sfx), || oneshot_pingpong(&rt, pp, t));
+        }
     }
     if want("sync") {
         let rt = ct();
@@ -491,6 +516,8 @@ fn main() {
         report(&o, "sync", "mutex_lock_await_uncontended", || uncontended_await(&rt, d(5_000_000), false));
         report(&o, "sync", "semaphore_acquire_uncontended", || uncontended_await(&rt, d(5_000_000), true));
         report(&o, "sync", "mutex_contended_tasks_N10", || mutex_contended(&rt, pick(5, 2)));
-        report(&o, "sync", "notify_pingpong_tasks", || notify_pingpong(&rt, d(500_000)));
+        for (sfx, t) in [("", false), ("_in_task", true)] {
+            report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || notify_pingpong(&rt, d(500_000), t));
+        }
     }
 }
