@@ -17,11 +17,11 @@
 //!
 //!   group spawn  (current-thread runtime; block_on's root does the spawning)
 //!     spawn_join       spawn 1,024 tasks returning their index, await each
-//!                      JoinHandle, repeat (2,000,000 tasks; -q: 200,000)
+//!                      JoinHandle, repeat
 //!     spawn_join_one   the same, one task at a time
 //!     spawn_detached   JoinHandles dropped; the last task of a batch wakes the
 //!                      root through a Notify (an Arc clone per task)
-//!   group yield  (current-thread runtime, 10,000,000 yields; -q: 2,000,000)
+//!   group yield  (current-thread runtime)
 //!     yield_one        one spawned task awaits task::yield_now() N times
 //!     yield_two        two spawned tasks, N/2 each
 //!     yield_root       block_on's root future yields N times
@@ -468,30 +468,32 @@ fn main() {
 
     // One runtime per case, reused by its repetitions (as eddy's programs do).
     // `_in_task`: the same work in a spawned task that block_on only joins.
+    // Operation counts are chosen so that one repetition takes about 0.1 s
+    // (-q: a fifth): where a Tokio operation costs 10x eddy's, it runs 10x
+    // fewer times than eddy's.  The figure compared is ns per operation.
     if want("spawn") {
-        let n = pick(2_000_000, 200_000);
         for (sfx, t) in [("", false), ("_in_task", true)] {
             let rt = ct();
-            report(&o, "spawn", &format!("spawn_join{}", sfx), || spawn_join(&rt, n, 1024, t));
+            report(&o, "spawn", &format!("spawn_join{}", sfx), || spawn_join(&rt, d(1_000_000), 1024, t));
             let rt = ct();
-            report(&o, "spawn", &format!("spawn_join_one{}", sfx), || spawn_join(&rt, n, 1, t));
+            let n1 = if t { d(500_000) } else { d(100_000) };
+            report(&o, "spawn", &format!("spawn_join_one{}", sfx), || spawn_join(&rt, n1, 1, t));
             let rt = ct();
-            report(&o, "spawn", &format!("spawn_detached{}", sfx), || spawn_detached(&rt, n, 1024, t));
+            report(&o, "spawn", &format!("spawn_detached{}", sfx), || spawn_detached(&rt, d(1_000_000), 1024, t));
         }
     }
     if want("yield") {
-        let n = pick(10_000_000, 2_000_000);
         let rt = ct();
-        report(&o, "yield", "yield_one", || yield_tasks(&rt, n, 1));
+        report(&o, "yield", "yield_one", || yield_tasks(&rt, d(300_000), 1));
         let rt = ct();
-        report(&o, "yield", "yield_two", || yield_tasks(&rt, n, 2));
+        report(&o, "yield", "yield_two", || yield_tasks(&rt, d(300_000), 2));
         let rt = ct();
-        report(&o, "yield", "yield_root", || yield_tasks(&rt, n, 0));
+        report(&o, "yield", "yield_root", || yield_tasks(&rt, d(100_000), 0));
     }
     if want("chan") {
         // One current-thread runtime for the group, like bench_chan's g_rt.
         let rt = ct();
-        let (reps, pp) = (pick(10, 3), pick(100_000, 20_000));
+        let (reps, pp) = (pick(10, 3), d(100_000));
         report(&o, "chan", "mpsc_uncontended_bounded", || mpsc_uncontended(&rt, pick(20, 4), true));
         report(&o, "chan", "mpsc_uncontended_unbounded", || mpsc_uncontended(&rt, pick(20, 4), false));
         for (sfx, t) in [("", false), ("_in_task", true)] {
@@ -513,11 +515,11 @@ fn main() {
     if want("sync") {
         let rt = ct();
         report(&o, "sync", "mutex_try_lock_unlock", || mutex_try(d(10_000_000)));
-        report(&o, "sync", "mutex_lock_await_uncontended", || uncontended_await(&rt, d(5_000_000), false));
-        report(&o, "sync", "semaphore_acquire_uncontended", || uncontended_await(&rt, d(5_000_000), true));
+        report(&o, "sync", "mutex_lock_await_uncontended", || uncontended_await(&rt, d(2_000_000), false));
+        report(&o, "sync", "semaphore_acquire_uncontended", || uncontended_await(&rt, d(2_000_000), true));
         report(&o, "sync", "mutex_contended_tasks_N10", || mutex_contended(&rt, pick(5, 2)));
         for (sfx, t) in [("", false), ("_in_task", true)] {
-            report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || notify_pingpong(&rt, d(500_000), t));
+            report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || notify_pingpong(&rt, d(100_000), t));
         }
     }
 }
