@@ -1,58 +1,212 @@
 #!/usr/bin/env bash
-# bench/run.sh - what `make bench` runs: the microbenchmarks, then the echo
-# comparison against the hand-written epoll server and thread-per-connection.
+# bench/run.sh - what `make bench` runs: eddy's benchmarks beside its peers,
+# in one command, ending with one table of medians and ratios to eddy.
 #
-#   make bench            full run (a few minutes)
-#   make bench QUICK=1    short run (about two minutes)
+#   make bench            full run (under 10 minutes; plots under docs/img/)
+#   make bench QUICK=1    short run (under 2 minutes; no plots, no syscall count)
 #
-# EDDY_BUILD_DIR (set by the Makefile) names the Release build directory.
-# Peers still to come (the benchmark-suite issue): Tokio, Go, libuv, nginx.
+# Steps:
+#   1. bench/peers/build.sh builds the peers (Tokio, Go, libuv, and eddy's
+#      timer benchmark) into $EDDY_BUILD_DIR/peers/, offline; a peer that
+#      cannot be built is reported with the reason and left out.
+#   2. Microbenchmarks, interleaved: ROUNDS rounds (3); in each, group by
+#      group (spawn, yield, chan, sync, timers), eddy's program and the
+#      peers' run one after the other, in an order that rotates every round.
+#      Every program prints the median of its own 7 repetitions per case;
+#      the table gives the median over the rounds, and each peer's ratio to
+#      eddy as the median of the per-round ratios (peer / eddy, so > 1
+#      means the peer takes longer).
+#   3. bench/echo.sh: the echo servers, interleaved (see there).
+#   4. bench/plot.sh (full run, or PLOT=1): throughput and CPU against the
+#      connection count, and the microbenchmarks, as PNGs in docs/img/.
+#   5. The summary: machine, versions, the microbenchmark table and the
+#      echo table, in markdown (what docs/benchmarks.md shows).
+#
+# Environment: EDDY_BUILD_DIR (set by the Makefile: the Release build),
+# QUICK, ROUNDS, PLOT (1: plots even with QUICK; 0: never), NO_PEERS=1 (eddy
+# and the C references only), and what bench/echo.sh reads.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD=${EDDY_BUILD_DIR:-build/release}
+export EDDY_BUILD_DIR=$BUILD
 QUICK=${QUICK:-}
+[ "$QUICK" = 0 ] && QUICK=
+ROUNDS=${ROUNDS:-3}
 B=$BUILD/bench
+P=$BUILD/peers
 status=0
+t_start=$(date +%s)
 
-results=$(mktemp "${TMPDIR:-/tmp}/eddy-bench.XXXXXX")
-trap 'rm -f "$results"' EXIT
-
-run() { # name command...
-    echo
-    echo "== $1"
-    shift
-    if ! "$@" | tee -a "$results"; then
-        echo "!! $1 failed" >&2
-        status=1
-    fi
-}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/eddy-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+MICRO=$WORK/micro           # "round impl case ns_per_op" lines
+: >"$MICRO"
+LIMIT=(timeout -k 5 300)    # no program may hang the suite
+command -v timeout >/dev/null 2>&1 || LIMIT=()
 
 machine() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')," \
         "kernel $(uname -r), $(${CC:-cc} --version | head -n1)"
 }
 
+# ---- 1. peers --------------------------------------------------------------
 machine
-if [ -n "$QUICK" ]; then
-    run spawn "$B/bench_spawn" -n 200000 -r 5
-    run yield "$B/bench_yield" -n 2000000 -r 5
-    run channels "$B/bench_chan" -q
-    run sync "$B/bench_sync" -q
+echo
+echo "== peers (bench/peers/build.sh)"
+if [ -n "${NO_PEERS:-}" ]; then
+    echo "NO_PEERS set: eddy and the C references only"
+    mkdir -p "$P"
+    : >"$P/status.run"
 else
-    run spawn "$B/bench_spawn"
-    run yield "$B/bench_yield"
-    run channels "$B/bench_chan"
-    run sync "$B/bench_sync"
+    bash bench/peers/build.sh || status=1
+    cp "$P/status" "$P/status.run" 2>/dev/null || : >"$P/status.run"
+fi
+peer_ok() { awk -v p="$1" '$1 == p && $2 == "built" { f = 1 } END { exit !f }' "$P/status.run"; }
+declare -A VER=()
+if [ -z "${NO_PEERS:-}" ] && [ -f "$P/versions" ]; then
+    while read -r k v; do VER[$k]=$v; done <"$P/versions"
 fi
 
-echo
-echo "== microbenchmark medians (ns/op)"
-grep -E '^RESULT name=' "$results" | sed -E 's/^RESULT name=([^ ]+) ns_per_op=([^ ]+).*/  \1\t\2/' | column -t
+# ---- 2. microbenchmarks ------------------------------------------------------
+q=${QUICK:+-q}
+declare -A CMDS=()   # group -> "impl|command" lines
+add() { CMDS[$1]+="$2|$3"$'\n'; }
+if [ -n "$QUICK" ]; then
+    add spawn eddy "$B/bench_spawn -n 200000 -r 5"
+    add yield eddy "$B/bench_yield -n 2000000 -r 5"
+else
+    add spawn eddy "$B/bench_spawn"
+    add yield eddy "$B/bench_yield"
+fi
+add chan eddy "$B/bench_chan $q"
+add sync eddy "$B/bench_sync $q"
+peer_ok timers && add timers eddy "$P/eddy_timers $q"
+for g in spawn yield chan sync timers; do
+    peer_ok tokio && add $g tokio "$P/tokio_bench -g $g $q"
+    peer_ok go && add $g go "$P/go_bench -g $g $q"
+done
+peer_ok libuv && add timers libuv "$P/uv_timers $q"
 
 echo
-echo "== echo: eddy vs hand-written epoll vs thread-per-connection"
-if ! EDDY_BUILD_DIR="$BUILD" QUICK="$QUICK" bash bench/echo.sh; then
+echo "== microbenchmarks: $ROUNDS interleaved rounds${QUICK:+ (quick)}"
+LOG=$BUILD/bench-micro.log   # every program's own output, all rounds
+: >"$LOG"
+for r in $(seq "$ROUNDS"); do
+    for g in spawn yield chan sync timers; do
+        [ -n "${CMDS[$g]:-}" ] || continue
+        mapfile -t lines < <(printf '%s' "${CMDS[$g]}")
+        n=${#lines[@]}
+        for ((i = 0; i < n; i++)); do
+            entry=${lines[$(((i + r - 1) % n))]}
+            impl=${entry%%|*}
+            cmd=${entry#*|}
+            echo "-- round $r: $cmd" >>"$LOG"
+            # shellcheck disable=SC2086
+            if ! out=$("${LIMIT[@]}" $cmd 2>&1); then
+                echo "!! round $r: '$cmd' failed:" >&2
+                tail -n 5 <<<"$out" >&2
+                status=1
+            fi
+            echo "$out" >>"$LOG"
+            grep '^RESULT name=' <<<"$out" |
+                sed -E 's/^RESULT name=([^ ]+) ns_per_op=([^ ]+).*/\1 \2/' |
+                while read -r name v; do
+                    case $name in
+                        tokio_*_in_task) echo "$r tokio_in_task ${name#tokio_}" ;;
+                        tokio_*) echo "$r tokio ${name#tokio_}" ;;
+                        go_*) echo "$r go ${name#go_}" ;;
+                        libuv_*) echo "$r libuv ${name#libuv_}" ;;
+                        *) echo "$r eddy $name" ;;
+                    esac | sed -E "s/_in_task\$//; s/\$/ $v/"
+                done >>"$MICRO"
+        done
+    done
+    printf 'round %d: %d figures so far (%ds)\n' "$r" "$(wc -l <"$MICRO")" $(($(date +%s) - t_start))
+done
+echo "every program's output: $LOG; the medians are in the summary at the end"
+
+# The table: one row per case (eddy's first, then cases only a peer has),
+# medians over the rounds, and "(N.NNx)": the median of the per-round
+# ratios peer / eddy.
+micro_table() {
+    local hdr_t="Tokio ${VER[tokio]:-}" hdr_g="Go ${VER[go]:-}" hdr_u="libuv ${VER[libuv]:-}"
+    echo "| case | eddy | $hdr_t | $hdr_t, in a task | $hdr_g | $hdr_u |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    awk '
+        function median(list,    n, a, i, j, t) {
+            n = split(list, a, " ")
+            for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            if (n == 0) return ""
+            return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        {
+            r = $1; impl = $2; c = $3; v = $4
+            if (!(c in seen)) { seen[c] = 1; if (impl == "eddy") order_e[++ne] = c; else order_p[++np] = c }
+            if (impl == "eddy") iseddy[c] = 1
+            vals[impl, c] = vals[impl, c] " " v
+            at[impl, c, r] = v
+            rounds[r] = 1
+        }
+        function cell(impl, c,    m, rl, rr, k) {
+            if (!((impl, c) in vals)) return "-"
+            m = median(vals[impl, c])
+            if (impl == "eddy") return sprintf("%.1f", m)
+            rl = ""
+            for (rr in rounds) if (((impl, c, rr) in at) && ((("eddy", c, rr) in at)) && at["eddy", c, rr] > 0)
+                rl = rl " " (at[impl, c, rr] / at["eddy", c, rr])
+            if (rl == "") return sprintf("%.1f", m)
+            return sprintf("%.1f (%.2fx)", m, median(rl))
+        }
+        END {
+            for (i = 1; i <= ne; i++) order[++n] = order_e[i]
+            for (i = 1; i <= np; i++) if (!(order_p[i] in iseddy)) order[++n] = order_p[i]
+            for (i = 1; i <= n; i++) {
+                c = order[i]
+                printf "| %s | %s | %s | %s | %s | %s |\n", c, cell("eddy", c), cell("tokio", c), \
+                    cell("tokio_in_task", c), cell("go", c), cell("libuv", c)
+            }
+        }' "$MICRO"
+}
+
+# ---- 3. echo -----------------------------------------------------------------
+echo
+echo "== echo: eddy beside epoll, thread-per-connection, Tokio, Go, libuv"
+ECHO_TABLE_FILE=$WORK/echo_table
+servers_env=()
+[ -n "${NO_PEERS:-}" ] && servers_env=(SERVERS="eddy eddy-mt epoll tpc")
+if ! env "${servers_env[@]}" QUICK="$QUICK" ECHO_TABLE="$ECHO_TABLE_FILE" bash bench/echo.sh; then
     status=1
 fi
+
+# ---- 4. plots ------------------------------------------------------------------
+PLOT=${PLOT:-}
+if [ "$PLOT" = 0 ] || { [ -n "$QUICK" ] && [ -z "$PLOT" ]; }; then
+    echo
+    echo "== plots: skipped${QUICK:+ in a QUICK run} (PLOT=1 draws them; the full run does)"
+else
+    echo
+    echo "== plots (bench/plot.sh)"
+    micro_table >"$WORK/micro_table"
+    if ! env "${servers_env[@]}" MICRO_TABLE="$WORK/micro_table" bash bench/plot.sh; then
+        status=1
+    fi
+fi
+
+# ---- 5. summary ------------------------------------------------------------------
+echo
+echo "================================================================================"
+echo "== summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), ${QUICK:+QUICK, }$(($(date +%s) - t_start)) s)"
+machine
+echo "peers: $(awk '{ $2 = ($2 == "built") ? "built:" : "SKIPPED:"; print }' "$P/status.run" | paste -sd';' | sed 's/;/; /g')"
+echo
+echo "Microbenchmarks: ns per operation, median of $ROUNDS interleaved rounds (each the"
+echo "median of 7 repetitions); (N.NNx) = peer / eddy, median of per-round ratios: > 1, eddy is faster."
+echo "\"in a task\": the same work in a spawned task that block_on only joins (Tokio's fast path)."
+echo
+micro_table
+echo
+echo "Echo:"
+echo
+if [ -f "$ECHO_TABLE_FILE" ]; then cat "$ECHO_TABLE_FILE"; else echo "(echo.sh produced no table)"; fi
 exit $status

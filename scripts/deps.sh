@@ -18,7 +18,10 @@ set -euo pipefail
 # The package lists: the one place to edit.  Debian package names.
 DEPS_BASE=(cmake make pkg-config libc6-dev)
 DEPS_TEST=()                                  # nothing extra yet
-DEPS_BENCH=(wrk libuv1-dev golang-go)
+# bench: the peers of bench/peers/ (Tokio from Debian's packaged crates,
+# built offline with cargo; Go; libuv), perf for syscall counts is optional,
+# gnuplot-nox draws bench/plot.sh's PNGs, util-linux has taskset.
+DEPS_BENCH=(wrk libuv1-dev golang-go cargo librust-tokio-dev gnuplot-nox util-linux)
 DEPS_MODELS=(spin)
 # clang's sanitizer runtime, for CC=clang with SANITIZE set (gcc's come with gcc).
 DEPS_CLANG_SANITIZE=(libclang-rt-@CLANG_MAJOR@-dev)
@@ -29,6 +32,7 @@ CLANG_DEFAULT_MAJOR=14                        # Debian 12's clang
 declare -A PKG_COMMAND=(
     [cmake]=cmake [make]=make [pkg-config]=pkg-config [pkgconf]=pkg-config
     [gcc]=gcc [clang]=clang [wrk]=wrk [golang-go]=go [spin]=spin
+    [cargo]=cargo [gnuplot-nox]=gnuplot [util-linux]=taskset
 )
 # ---------------------------------------------------------------------------
 

@@ -39,8 +39,11 @@
 //	                                sync.Mutex, runtime.Gosched() inside
 //	  notify_pingpong_tasks         two goroutines take turns via two 1-slot
 //	                                chan struct{} (a stored permit, like Notify)
+//	group timers
+//	  timer_arm_cancel              time.NewTimer(1 s) + Stop
+//	  timer_arm_cancel_10k          10,000 NewTimer(1 s + i ms), then Stop all
 //
-// Usage: go_bench [-q] [-g spawn|yield|chan|sync] [-c CASE] [-threads N]
+// Usage: go_bench [-q] [-g spawn|yield|chan|sync|timers] [-c CASE] [-threads N]
 package main
 
 import (
@@ -351,6 +354,37 @@ func notifyPingpong(n int) float64 {
 	return perOp(t0, n)
 }
 
+// ---- timers -----------------------------------------------------------------
+
+func timerArmCancel(n int) float64 {
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		t := time.NewTimer(time.Second)
+		if !t.Stop() {
+			fail("timer_arm_cancel")
+		}
+	}
+	return perOp(t0, n)
+}
+
+const many = 10000
+
+func timerArmCancelMany(reps int) float64 {
+	ts := make([]*time.Timer, many)
+	t0 := time.Now()
+	for r := 0; r < reps; r++ {
+		for i := range ts {
+			ts[i] = time.NewTimer(time.Second + time.Duration(i)*time.Millisecond)
+		}
+		for _, t := range ts {
+			if !t.Stop() {
+				fail("timer_arm_cancel_10k")
+			}
+		}
+	}
+	return perOp(t0, reps*many)
+}
+
 func main() {
 	flag.Parse()
 	runtime.GOMAXPROCS(*threads)
@@ -378,4 +412,7 @@ func main() {
 	report("sync", "semaphore_acquire_uncontended", func() float64 { return semUncontended(d(2000000)) })
 	report("sync", "mutex_contended_tasks_N10", func() float64 { return mutexContended(pick(5, 2)) })
 	report("sync", "notify_pingpong_tasks", func() float64 { return notifyPingpong(d(200000)) })
+
+	report("timers", "timer_arm_cancel", func() float64 { return timerArmCancel(d(1000000)) })
+	report("timers", "timer_arm_cancel_10k", func() float64 { return timerArmCancelMany(pick(50, 10)) })
 }

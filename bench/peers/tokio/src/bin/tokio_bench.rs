@@ -47,11 +47,20 @@
 //!                                    inside the critical section
 //!     notify_pingpong_tasks          two tasks take turns via two Notify
 //!
-//! Usage: tokio_bench [-q] [-g spawn|yield|chan|sync] [-c CASE]
+//!   group timers (current-thread runtime, inside task::unconstrained so
+//!                 that the cooperative budget never answers for the timer)
+//!     timer_arm_cancel      sleep(1 s), pinned on the stack, polled once (it
+//!                           registers: Pending), dropped (cancelled)
+//!     timer_arm_cancel_10k  10,000 sleeps (1 s + i ms) armed, then dropped
+//!
+//! Usage: tokio_bench [-q] [-g spawn|yield|chan|sync|timers] [-c CASE]
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify, Semaphore};
@@ -446,6 +455,64 @@ fn notify_pingpong(rt: &Runtime, n: usize, in_task: bool) -> f64 {
     per_op(t0, n)
 }
 
+// ---- timers -------------------------------------------------------------------
+
+/// Polls a future once: true if it was ready.
+struct PollOnce<'a, F: ?Sized>(Pin<&'a mut F>);
+
+impl<'a, F: Future + ?Sized> Future for PollOnce<'a, F> {
+    type Output = bool;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        Poll::Ready(self.get_mut().0.as_mut().poll(cx).is_ready())
+    }
+}
+
+const MANY: usize = 10_000;
+
+fn timer_arm_cancel(rt: &Runtime, n: usize) -> f64 {
+    let t0 = Instant::now();
+    let armed = rt.block_on(tokio::task::unconstrained(async move {
+        let mut armed = 0usize;
+        for _ in 0..n {
+            let s = tokio::time::sleep(Duration::from_secs(1));
+            tokio::pin!(s);
+            if !PollOnce(s.as_mut()).await {
+                armed += 1;
+            }
+        } // dropped here: cancelled
+        armed
+    }));
+    let dt = per_op(t0, n);
+    check(armed == n, "timer_arm_cancel");
+    dt
+}
+
+fn timer_arm_cancel_many(rt: &Runtime, reps: usize) -> f64 {
+    let t0 = Instant::now();
+    let armed = rt.block_on(tokio::task::unconstrained(async move {
+        let mut v: Vec<tokio::time::Sleep> = Vec::with_capacity(MANY);
+        let mut armed = 0usize;
+        for _ in 0..reps {
+            for i in 0..MANY {
+                v.push(tokio::time::sleep(Duration::from_secs(1) + Duration::from_millis(i as u64)));
+            }
+            for s in v.iter_mut() {
+                // Safety: v never grows past its capacity while these are
+                // pinned, and clear() drops them in place.
+                let p = unsafe { Pin::new_unchecked(s) };
+                if !PollOnce(p).await {
+                    armed += 1;
+                }
+            }
+            v.clear();
+        }
+        armed
+    }));
+    let dt = per_op(t0, reps * MANY);
+    check(armed == reps * MANY, "timer_arm_cancel_10k");
+    dt
+}
+
 fn main() {
     let mut o = Opts { quick: false, group: None, only: None };
     let mut args = std::env::args().skip(1);
@@ -455,7 +522,7 @@ fn main() {
             "-g" => o.group = args.next(),
             "-c" => o.only = args.next(),
             _ => {
-                eprintln!("usage: tokio_bench [-q] [-g spawn|yield|chan|sync] [-c CASE]");
+                eprintln!("usage: tokio_bench [-q] [-g spawn|yield|chan|sync|timers] [-c CASE]");
                 std::process::exit(2);
             }
         }
@@ -521,5 +588,11 @@ fn main() {
         for (sfx, t) in [("", false), ("_in_task", true)] {
             report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || notify_pingpong(&rt, d(100_000), t));
         }
+    }
+    if want("timers") {
+        let rt = ct();
+        report(&o, "timers", "timer_arm_cancel", || timer_arm_cancel(&rt, d(1_000_000)));
+        let rt = ct();
+        report(&o, "timers", "timer_arm_cancel_10k", || timer_arm_cancel_many(&rt, pick(50, 10)));
     }
 }

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# bench/plot.sh - the benchmark plots, drawn by the suite itself (gnuplot).
+#
+#   bash bench/plot.sh          (bench/run.sh calls it in a full run)
+#
+# 1. Echo against the connection count: bench/echo.sh runs every server
+#    with 10, 100 and 1000 connections (PLOT_CONNS), one 64-byte message in
+#    flight on each, PLOT_REPS (3) interleaved runs of PLOT_DURATION (1 s)
+#    each, no syscall count; the medians become
+#      docs/img/echo-throughput-vs-conns.png   messages/s, per server
+#      docs/img/echo-cpu-vs-conns.png          server CPU ns per message
+#      docs/img/echo-vs-conns.txt              the numbers behind both
+# 2. With MICRO_TABLE=FILE (bench/run.sh's markdown microbenchmark table):
+#      docs/img/micro-ns-per-op.png            eddy, Tokio, Go, libuv per case
+#
+# If gnuplot is missing it says so and draws nothing (exit 0), before any
+# benchmark runs.  gnuplot-nox is in scripts/deps.sh's bench list.
+# Environment: EDDY_BUILD_DIR, SERVERS, PLOT_CONNS ("10 100 1000"),
+# PLOT_REPS, PLOT_DURATION, PLOT_DIR (docs/img), MICRO_TABLE, NO_PIN.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+OUTDIR=${PLOT_DIR:-docs/img}
+if ! command -v gnuplot >/dev/null 2>&1; then
+    echo "plot.sh: gnuplot not found (apt-get install gnuplot-nox, or scripts/deps.sh bench); no plots drawn"
+    exit 0
+fi
+mkdir -p "$OUTDIR"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/eddy-plot.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
+    TERM_PNG="pngcairo size 900,560 font 'sans,10'"
+else
+    TERM_PNG="png size 900,560"
+fi
+status=0
+stamp="$(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r)"
+
+# ---- 1. echo against the connection count -------------------------------------
+wl=""
+for c in ${PLOT_CONNS:-10 100 1000}; do wl+="${wl:+ }c$c:$c:1:64"; done
+DATA=$TMP/echo.data
+echo "plot.sh: echo sweep over ${PLOT_CONNS:-10 100 1000} connections (1 x 64 B in flight each)"
+if ! WORKLOADS="$wl" REPS=${PLOT_REPS:-3} DURATION=${PLOT_DURATION:-1} WARMUP=${PLOT_WARMUP:-0.3} \
+    NO_SYSCALLS=1 QUICK= ECHO_DATA="$DATA" bash bench/echo.sh >"$TMP/echo.out" 2>&1; then
+    echo "plot.sh: the echo sweep reported a failure:" >&2
+    grep -E 'FAILED|echo.sh:' "$TMP/echo.out" | head -n 10 >&2
+    status=1
+fi
+if [ -s "$DATA" ]; then
+    # one row per connection count, one column per server (its order in the data)
+    servers=$(awk '!s[$5]++ { printf "%s ", $5 }' "$DATA")
+    for col in 6:msgs 9:cpu; do
+        n=${col%%:*} what=${col#*:}
+        awk -v col="$n" -v servers="$servers" '
+            BEGIN { ns = split(servers, sv, " "); printf "conns"; for (i = 1; i <= ns; i++) printf " %s", sv[i]; print "" }
+            { v[$2, $5] = $col; if (!($2 in seen)) { seen[$2] = 1; cl[++nc] = $2 } }
+            END { for (k = 1; k <= nc; k++) { printf "%s", cl[k]; for (i = 1; i <= ns; i++) printf " %s", ((cl[k], sv[i]) in v) ? v[cl[k], sv[i]] : "-"; print "" } }
+        ' "$DATA" >"$TMP/$what.tab"
+    done
+    ncol=$(awk 'NR == 1 { print NF; exit }' "$TMP/msgs.tab")
+    {
+        echo "# echo against the connection count: medians of ${PLOT_REPS:-3} interleaved runs of ${PLOT_DURATION:-1} s"
+        echo "# ($stamp); 1 x 64 B in flight per connection; servers pinned to CPU 0, loadgen to CPU 1"
+        echo "# messages per second:"
+        column -t "$TMP/msgs.tab"
+        echo "# server CPU, ns per message:"
+        column -t "$TMP/cpu.tab"
+    } >"$OUTDIR/echo-vs-conns.txt"
+    for what in msgs cpu; do
+        if [ "$what" = msgs ]; then
+            png=$OUTDIR/echo-throughput-vs-conns.png ylabel="messages per second (median)" title="Echo throughput against connections"
+        else
+            png=$OUTDIR/echo-cpu-vs-conns.png ylabel="server CPU per message, ns (median)" title="Echo server CPU per message against connections"
+        fi
+        if ! gnuplot >"$TMP/gnuplot.err" 2>&1 <<EOF; then
+set terminal $TERM_PNG
+set output '$png'
+set title "$title\n{/*0.8 1 x 64 B in flight per connection, server on CPU 0, loadgen on CPU 1; $stamp}"
+set datafile missing '-'
+set key outside right top
+set logscale x 10
+set xrange [*:*]
+set xlabel 'connections'
+set ylabel '$ylabel'
+set yrange [0:*]
+set grid
+set format y '%.0s%c'
+plot for [i=2:$ncol] '$TMP/$what.tab' using 1:i with linespoints lw 2 pt 7 title columnheader(i)
+EOF
+            echo "plot.sh: gnuplot failed on $png: $(head -n 3 "$TMP/gnuplot.err")" >&2
+            status=1
+        else
+            echo "plot.sh: wrote $png"
+        fi
+    done
+    echo "plot.sh: wrote $OUTDIR/echo-vs-conns.txt"
+    cat "$OUTDIR/echo-vs-conns.txt"
+fi
+
+# ---- 2. microbenchmarks ---------------------------------------------------------
+if [ -n "${MICRO_TABLE:-}" ] && [ -s "${MICRO_TABLE}" ]; then
+    # "| case | eddy | tokio | tokio in task | go | libuv |" -> case and the
+    # five medians ("-" where missing); only cases with eddy and a peer.
+    awk -F'|' 'NR > 2 {
+            for (i = 2; i <= 7; i++) { gsub(/^ +| +$/, "", $i); sub(/ \(.*\)$/, "", $i) }
+            if ($3 == "-" || ($4 == "-" && $5 == "-" && $6 == "-" && $7 == "-")) next
+            printf "%s %s %s %s %s %s\n", $2, $3, $4, $5, $6, $7
+        }' "$MICRO_TABLE" >"$TMP/micro.tab"
+    mapfile -t titles < <(sed -n 1p "$MICRO_TABLE" |
+        awk -F'|' '{ for (i = 3; i <= 7; i++) { gsub(/^ +| +$/, "", $i); print $i } }')
+    if [ -s "$TMP/micro.tab" ]; then
+        nrows=$(wc -l <"$TMP/micro.tab")
+        width=$((300 + nrows * 55))
+        png=$OUTDIR/micro-ns-per-op.png
+        t() { echo "${titles[$1]:-column $1}"; }
+        if ! gnuplot >"$TMP/gnuplot.err" 2>&1 <<EOF; then
+set terminal ${TERM_PNG/size 900,560/size $width,600}
+set output '$png'
+set title "Microbenchmarks: ns per operation, median of interleaved rounds (log scale, lower is better)\n{/*0.8 $stamp}"
+set datafile missing '-'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set logscale y 10
+set yrange [1:*]
+set ylabel 'ns per operation'
+set xtics rotate by -40 scale 0 font ',8' noenhanced
+set key outside right top
+set grid ytics
+plot '$TMP/micro.tab' using 2:xtic(1) title '$(t 0)', '' using 3 title '$(t 1)', '' using 4 title '$(t 2)', '' using 5 title '$(t 3)', '' using 6 title '$(t 4)'
+EOF
+            echo "plot.sh: gnuplot failed on $png: $(head -n 3 "$TMP/gnuplot.err")" >&2
+            status=1
+        else
+            echo "plot.sh: wrote $png"
+        fi
+    fi
+fi
+exit $status
