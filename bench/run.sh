@@ -126,7 +126,8 @@ for r in $(seq "$ROUNDS"); do
 done
 echo "every program's output: $LOG; the medians are in the summary at the end"
 
-# The table: one row per case (eddy's first, then cases only a peer has),
+# The table: one row per case (those eddy and a peer have, then eddy's
+# own, then those only a peer has),
 # medians over the rounds, and "(N.NNx)": the median of the per-round
 # ratios peer / eddy.
 micro_table() {
@@ -159,7 +160,9 @@ micro_table() {
             return sprintf("%.1f (%.2fx)", m, median(rl))
         }
         END {
-            for (i = 1; i <= ne; i++) order[++n] = order_e[i]
+            # cases both eddy and a peer have, then eddy-only, then peer-only
+            for (i = 1; i <= ne; i++) { c = order_e[i]; if (("tokio", c) in vals || ("go", c) in vals || ("libuv", c) in vals) order[++n] = c }
+            for (i = 1; i <= ne; i++) { c = order_e[i]; if (!(("tokio", c) in vals || ("go", c) in vals || ("libuv", c) in vals)) order[++n] = c }
             for (i = 1; i <= np; i++) if (!(order_p[i] in iseddy)) order[++n] = order_p[i]
             for (i = 1; i <= n; i++) {
                 c = order[i]

@@ -165,7 +165,18 @@ typedef struct eddy_future_vt {
     uint32_t out_size; /* sizeof its output; 0 for none */
     const char *name;  /* for diagnostics */
     uint32_t out_align; /* _Alignof its output; 0 or 1 for none */
+    /* Where a spawned task keeps the output and the frame, from the start
+     * of its 64-byte header: computed at compile time by the macros below
+     * (0 = compute at run time, for hand-filled vtables). */
+    uint32_t out_off, frame_off;
 } eddy_future_vt;
+
+#define EDDY__TASK_HEADER 64u
+#define EDDY__ALIGN_UP(v, a) ((((v) + (a)-1u) / (a)) * (a))
+#define EDDY__MAX(a, b) ((a) > (b) ? (a) : (b))
+#define EDDY__OUT_OFF(OUTALIGN) EDDY__ALIGN_UP(EDDY__TASK_HEADER, EDDY__MAX((uint32_t)(OUTALIGN), 1u))
+#define EDDY__FRAME_OFF(T, OUTSIZE, OUTALIGN)                                                            \
+    EDDY__ALIGN_UP(EDDY__OUT_OFF(OUTALIGN) + (uint32_t)(OUTSIZE), EDDY__MAX((uint32_t)_Alignof(T), 8u))
 
 /* Defines `const eddy_future_vt NAME` for a hand-written future of type T
  * whose output has type OUT:
@@ -186,7 +197,8 @@ typedef struct eddy_future_vt {
     static eddy_poll NAME##__poll(void *s, eddy_cx *cx, void *o) { return POLL((T *)s, cx, (OUT *)o); } \
     static void NAME##__drop(void *s) { DROP((T *)s); }                                                 \
     const eddy_future_vt NAME = {NAME##__poll, NAME##__drop, (uint32_t)sizeof(T), (uint32_t)_Alignof(T), \
-                                 (uint32_t)(OUTSIZE), #T, (uint32_t)(OUTALIGN)}
+                                 (uint32_t)(OUTSIZE), #T, (uint32_t)(OUTALIGN),                       \
+                                 (uint32_t)EDDY__OUT_OFF(OUTALIGN), (uint32_t)EDDY__FRAME_OFF(T, OUTSIZE, OUTALIGN)}
 
 EDDY_END_DECLS
 

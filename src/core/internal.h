@@ -51,13 +51,20 @@ enum {
 
 static inline size_t eddy__align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 
+_Static_assert(sizeof(struct eddy__task) == EDDY__TASK_HEADER, "EDDY__TASK_HEADER must match the header");
+
+/* The offsets come precomputed in vtables made by the EDDY_*_VT macros. */
 static inline size_t eddy__out_offset(const eddy_future_vt *vt)
 {
+    if (EDDY_LIKELY(vt->out_off))
+        return vt->out_off;
     return eddy__align_up(sizeof(struct eddy__task), vt->out_align > 1 ? vt->out_align : 1);
 }
 
 static inline size_t eddy__frame_offset(const eddy_future_vt *vt)
 {
+    if (EDDY_LIKELY(vt->frame_off))
+        return vt->frame_off;
     size_t a = vt->align < 8 ? 8 : vt->align;
     return eddy__align_up(eddy__out_offset(vt) + vt->out_size, a);
 }

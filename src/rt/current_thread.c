@@ -40,14 +40,51 @@ static inline bool on_runtime_thread(const struct eddy__shared *sh)
     return c && c->sh == sh;
 }
 
+/* The block size of a task: rounded up to the cache's 64-byte classes when
+ * small enough to be cached, so any block of a class fits any task of it. */
+static inline size_t block_class(const eddy_future_vt *vt, size_t *bytes)
+{
+    size_t total = eddy__frame_offset(vt) + vt->size;
+    size_t cls = (total + 63) / 64;
+    if (cls < EDDY__CACHE_CLASSES && eddy__task_align(vt) <= 16) {
+        *bytes = cls * 64;
+        return cls;
+    }
+    *bytes = total;
+    return 0; /* not cacheable */
+}
+
 static void task_free(struct eddy__task *t)
 {
     struct eddy__shared *sh = t->sh;
+    if (on_runtime_thread(sh)) {
+        struct eddy__ct *ct = eddy__tls_core->sched;
+        ct->local_freed++;
+        size_t bytes;
+        size_t cls = block_class(t->vt, &bytes);
+        if (cls && ct->cache_bytes + bytes <= EDDY__CACHE_MAX) {
+            t->link = ct->cache[cls];
+            ct->cache[cls] = t;
+            ct->cache_bytes += bytes;
+            return;
+        }
+        free(t);
+        return;
+    }
     free(t);
-    if (on_runtime_thread(sh))
-        eddy__tls_core->sched->local_freed++;
-    else
-        shared_release(sh);
+    shared_release(sh);
+}
+
+static void cache_clear(struct eddy__ct *ct)
+{
+    for (size_t i = 0; i < EDDY__CACHE_CLASSES; i++) {
+        while (ct->cache[i]) {
+            struct eddy__task *t = ct->cache[i];
+            ct->cache[i] = t->link;
+            free(t);
+        }
+    }
+    ct->cache_bytes = 0;
 }
 
 /* Releases one reference.  When ours is the only one nobody else can
@@ -565,6 +602,7 @@ void eddy_rt_free(eddy_rt *rt)
     free(ct->ring);
 
     /* Hand the remaining task references over to the shared balance. */
+    cache_clear(ct);
     long outstanding = (long)(ct->adopted - ct->local_freed);
     eddy__tls_core = NULL;
     long delta = outstanding - EDDY__BIAS;
@@ -642,17 +680,22 @@ static int spawn_alloc(eddy_rt *rt, const eddy_future_vt *vt, struct eddy__task 
     struct eddy__ct *ct = &rt->ct;
     if (on_runtime_thread(ct->sh) && ct->shutting_down)
         return -EDDY_ESHUTDOWN;
-    size_t off = eddy__frame_offset(vt);
-    size_t total = off + vt->size;
-    struct eddy__task *t;
-    size_t align = eddy__task_align(vt);
-    if (align > 16) {
-        t = aligned_alloc(align, eddy__align_up(total, align));
+    size_t total;
+    size_t cls = block_class(vt, &total);
+    struct eddy__task *t = NULL;
+    if (cls && on_runtime_thread(ct->sh) && ct->cache[cls]) {
+        t = ct->cache[cls];
+        ct->cache[cls] = t->link;
+        ct->cache_bytes -= cls * 64;
     } else {
-        t = malloc(total);
+        size_t align = eddy__task_align(vt);
+        if (align > 16)
+            t = aligned_alloc(align, eddy__align_up(total, align));
+        else
+            t = malloc(total);
+        if (!t)
+            return -ENOMEM;
     }
-    if (!t)
-        return -ENOMEM;
     t->link = NULL;
     t->vt = vt;
     t->sh = ct->sh;

@@ -394,9 +394,9 @@ func main() {
 	}
 	fmt.Printf("go_bench: %s, GOMAXPROCS=%d%s\n", runtime.Version(), *threads, q)
 
-	report("spawn", "spawn_join", func() float64 { return spawnJoin(d(500000), 1024) })
-	report("spawn", "spawn_join_one", func() float64 { return spawnJoin(d(500000), 1) })
-	report("spawn", "spawn_detached", func() float64 { return spawnDetached(d(500000), 1024) })
+	report("spawn", "spawn_join", func() float64 { return spawnJoin(d(200000), 1024) })
+	report("spawn", "spawn_join_one", func() float64 { return spawnJoin(d(200000), 1) })
+	report("spawn", "spawn_detached", func() float64 { return spawnDetached(d(300000), 1024) })
 
 	report("yield", "yield_one", func() float64 { return yieldTasks(d(1000000), 1) })
 	report("yield", "yield_two", func() float64 { return yieldTasks(d(1000000), 2) })
@@ -413,6 +413,6 @@ func main() {
 	report("sync", "mutex_contended_tasks_N10", func() float64 { return mutexContended(pick(5, 2)) })
 	report("sync", "notify_pingpong_tasks", func() float64 { return notifyPingpong(d(200000)) })
 
-	report("timers", "timer_arm_cancel", func() float64 { return timerArmCancel(d(1000000)) })
-	report("timers", "timer_arm_cancel_10k", func() float64 { return timerArmCancelMany(pick(50, 10)) })
+	report("timers", "timer_arm_cancel", func() float64 { return timerArmCancel(d(300000)) })
+	report("timers", "timer_arm_cancel_10k", func() float64 { return timerArmCancelMany(pick(20, 4)) })
 }

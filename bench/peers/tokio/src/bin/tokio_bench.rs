@@ -529,14 +529,14 @@ fn main() {
     }
     let q = o.quick;
     let pick = |full: usize, quick: usize| if q { quick } else { full };
-    let d = |full: usize| if q { full / 5 } else { full };
+    let d = |full: usize| if q { full / 10 } else { full };
     let want = |g: &str| o.group.as_deref().map_or(true, |w| w == g);
     println!("tokio_bench: Tokio peers of eddy's microbenchmarks{}", if q { " (quick)" } else { "" });
 
     // One runtime per case, reused by its repetitions (as eddy's programs do).
     // `_in_task`: the same work in a spawned task that block_on only joins.
     // Operation counts are chosen so that one repetition takes about 0.1 s
-    // (-q: a fifth): where a Tokio operation costs 10x eddy's, it runs 10x
+    // (-q: a tenth): where a Tokio operation costs 10x eddy's, it runs 10x
     // fewer times than eddy's.  The figure compared is ns per operation.
     if want("spawn") {
         for (sfx, t) in [("", false), ("_in_task", true)] {
@@ -591,8 +591,8 @@ fn main() {
     }
     if want("timers") {
         let rt = ct();
-        report(&o, "timers", "timer_arm_cancel", || timer_arm_cancel(&rt, d(1_000_000)));
+        report(&o, "timers", "timer_arm_cancel", || timer_arm_cancel(&rt, d(200_000)));
         let rt = ct();
-        report(&o, "timers", "timer_arm_cancel_10k", || timer_arm_cancel_many(&rt, pick(50, 10)));
+        report(&o, "timers", "timer_arm_cancel_10k", || timer_arm_cancel_many(&rt, pick(15, 2)));
     }
 }
