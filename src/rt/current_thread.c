@@ -472,7 +472,12 @@ static void turn(struct eddy__ct *ct, bool may_block)
         drain_remote(ct);
         return;
     }
-    driver_wait(ct, 0);
+    /* Busy turn: look at I/O without sleeping.  With no descriptor
+     * registered there is nothing to look at (remote wakes arrive through
+     * the remote stack, already drained), so skip the syscall; a pending
+     * unpark stays in the eventfd until the next real wait. */
+    if (ct->core.driver->sources > 0)
+        driver_wait(ct, 0);
 }
 
 /* ---- public API ---------------------------------------------------------- */

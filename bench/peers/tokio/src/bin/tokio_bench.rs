@@ -541,12 +541,12 @@ fn main() {
     if want("spawn") {
         for (sfx, t) in [("", false), ("_in_task", true)] {
             let rt = ct();
-            report(&o, "spawn", &format!("spawn_join{}", sfx), || spawn_join(&rt, d(1_000_000), 1024, t));
+            report(&o, "spawn", &format!("spawn_join{}", sfx), || spawn_join(&rt, d(500_000), 1024, t));
             let rt = ct();
-            let n1 = if t { d(500_000) } else { d(100_000) };
+            let n1 = if t { d(300_000) } else { d(50_000) };
             report(&o, "spawn", &format!("spawn_join_one{}", sfx), || spawn_join(&rt, n1, 1, t));
             let rt = ct();
-            report(&o, "spawn", &format!("spawn_detached{}", sfx), || spawn_detached(&rt, d(1_000_000), 1024, t));
+            report(&o, "spawn", &format!("spawn_detached{}", sfx), || spawn_detached(&rt, d(500_000), 1024, t));
         }
     }
     if want("yield") {
@@ -560,7 +560,7 @@ fn main() {
     if want("chan") {
         // One current-thread runtime for the group, like bench_chan's g_rt.
         let rt = ct();
-        let (reps, pp) = (pick(10, 3), d(100_000));
+        let reps = pick(10, 3);
         report(&o, "chan", "mpsc_uncontended_bounded", || mpsc_uncontended(&rt, pick(20, 4), true));
         report(&o, "chan", "mpsc_uncontended_unbounded", || mpsc_uncontended(&rt, pick(20, 4), false));
         for (sfx, t) in [("", false), ("_in_task", true)] {
@@ -575,18 +575,19 @@ fn main() {
         report(&o, "chan", "mpsc_contended_threads_5k", || mpsc_contended_threads(&rt, 1000));
         report(&o, "chan", "mpsc_contended_threads_500k", || mpsc_contended_threads(&rt, pick(100_000, 20_000)));
         for (sfx, t) in [("", false), ("_in_task", true)] {
+            let pp = if t { d(100_000) } else { d(50_000) };
             report(&o, "chan", &format!("mpsc_pingpong_tasks{}", sfx), || mpsc_pingpong(&rt, pp, t));
             report(&o, "chan", &format!("oneshot_pingpong_tasks{}", sfx), || oneshot_pingpong(&rt, pp, t));
         }
     }
     if want("sync") {
         let rt = ct();
-        report(&o, "sync", "mutex_try_lock_unlock", || mutex_try(d(10_000_000)));
+        report(&o, "sync", "mutex_try_lock_unlock", || mutex_try(d(5_000_000)));
         report(&o, "sync", "mutex_lock_await_uncontended", || uncontended_await(&rt, d(2_000_000), false));
         report(&o, "sync", "semaphore_acquire_uncontended", || uncontended_await(&rt, d(2_000_000), true));
         report(&o, "sync", "mutex_contended_tasks_N10", || mutex_contended(&rt, pick(5, 2)));
         for (sfx, t) in [("", false), ("_in_task", true)] {
-            report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || notify_pingpong(&rt, d(100_000), t));
+            report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || notify_pingpong(&rt, if t { d(100_000) } else { d(50_000) }, t));
         }
     }
     if want("timers") {
