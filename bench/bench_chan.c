@@ -334,7 +334,7 @@ static double mpsc_pingpong(void)
     OK(eddy_spawn(g_rt, &pong_vt, &q, &p.peer));
     OK(eddy_block_on(g_rt, &ping_vt, &p, NULL));
     uint64_t dt = now_ns() - t0;
-    eddy_join_drop(p.peer);
+    eddy_join_detach(p.peer);
     eddy_mpsc_rx_drop(p.in);
     eddy_mpsc_rx_drop(q.in);
     return (double)dt / p.n;
@@ -423,7 +423,7 @@ static double oneshot_pingpong(void)
     OK(eddy_spawn(g_rt, &os_pong_vt, &q, &p.peer));
     OK(eddy_block_on(g_rt, &os_ping_vt, &p, NULL));
     uint64_t dt = now_ns() - t0;
-    eddy_join_drop(p.peer);
+    eddy_join_detach(p.peer);
     return (double)dt / p.n;
 }
 

@@ -115,7 +115,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, long *result)
             for (r->i = 0; r->i < r->k; r->i++) {
                 EDDY_AWAIT_POLL(&r->out, eddy_join, handles[r->i]);
                 r->sum += r->out;
-                eddy_join_drop(handles[r->i]);
+                eddy_join_detach(handles[r->i]);
             }
         }
     }

@@ -241,7 +241,7 @@ static eddy_poll joiner_poll(struct joiner *t, eddy_cx *cx, void *out)
     EDDY_BEGIN(&t->co, cx);
     for (t->i = 0; t->i < NTASKS; t->i++) {
         EDDY_AWAIT_POLL(NULL, eddy_join, t->jh[t->i]);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     EDDY_END();
 }
@@ -314,7 +314,7 @@ static double notify_pingpong(void)
     OK(eddy_spawn(g_rt, &np_vt, &b, &a.peer));
     OK(eddy_block_on(g_rt, &np_vt, &a, NULL));
     uint64_t dt = now_ns() - t0;
-    eddy_join_drop(a.peer);
+    eddy_join_detach(a.peer);
     return (double)dt / a.n;
 }
 

@@ -82,7 +82,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, long *result)
         for (r->i = 0; r->i < r->tasks; r->i++) {
             EDDY_AWAIT_POLL(&r->out, eddy_join, r->jh[r->i]);
             r->sum += r->out;
-            eddy_join_drop(r->jh[r->i]);
+            eddy_join_detach(r->jh[r->i]);
         }
     }
     *result = r->sum;

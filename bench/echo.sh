@@ -96,9 +96,16 @@ SERVERS=""
 skipped_notes=()
 for s in $SERVERS_IN; do
     [ -n "${BIN[$s]:-}" ] || { echo "echo.sh: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
-    if [ -x "${BIN[$s]}" ]; then
+    peer=${PEER_OF[$s]:-}
+    if [ -n "$peer" ] && [ -f "$PEERS/status" ] &&
+        ! awk -v p="$peer" '$1 == p && $2 == "built" { f = 1 } END { exit !f }' "$PEERS/status"; then
+        ok=0    # the last build of this peer did not succeed: do not run a stale binary
+    else
+        ok=1
+    fi
+    if [ "$ok" = 1 ] && [ -x "${BIN[$s]}" ]; then
         SERVERS+="${SERVERS:+ }$s"
-    elif [ -n "${PEER_OF[$s]:-}" ]; then
+    elif [ -n "$peer" ]; then
         why=$(awk -v p="${PEER_OF[$s]}" '$1 == p && $2 == "skipped" { $1 = $2 = ""; sub(/^ +/, ""); print }' \
             "$PEERS/status" 2>/dev/null)
         skipped_notes+=("$s: skipped: ${why:-not built (bench/peers/build.sh builds it)}")

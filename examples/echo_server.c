@@ -288,7 +288,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, int *out)
     /* The listener must not be accepting when its socket closes. */
     eddy_join_abort(r->jh);
     EDDY_AWAIT_POLL(NULL, eddy_join, r->jh);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
     r->jh = NULL;
     eddy_tcp_listener_close(&r->l);
     eddy_io_close(&r->sig);

@@ -227,7 +227,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, void *out)
         EDDY_AWAIT_POLL(&t->got, eddy_join, t->jh[t->i]);
         CHECK_EQ(eddy_join_status(t->jh[t->i]), 0);
         CHECK(t->got > 0);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     EDDY_END();
 }

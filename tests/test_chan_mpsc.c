@@ -383,11 +383,11 @@ static eddy_poll flow_root_poll(struct root *t, eddy_cx *cx, void *out)
     }
     EDDY_AWAIT_POLL(&t->out, eddy_join, t->cons);
     CHECK_EQ(t->out, PRODUCERS * N);
-    eddy_join_drop(t->cons);
+    eddy_join_detach(t->cons);
     for (t->i = 0; t->i < PRODUCERS; t->i++) {
         EDDY_AWAIT_POLL(&t->out, eddy_join, t->prod[t->i]);
         CHECK_EQ(eddy_join_status(t->prod[t->i]), 0);
-        eddy_join_drop(t->prod[t->i]);
+        eddy_join_detach(t->prod[t->i]);
     }
     eddy_mpsc_rx_drop(g_rx);
     EDDY_END();
@@ -437,7 +437,7 @@ static eddy_poll abort_root_poll(struct root *t, eddy_cx *cx, void *out)
     eddy_join_abort(t->victim);
     EDDY_AWAIT_POLL(NULL, eddy_join, t->victim);
     CHECK_EQ(eddy_join_status(t->victim), -ECANCELED);
-    eddy_join_drop(t->victim);
+    eddy_join_detach(t->victim);
     CHECK_EQ(recv_int(g_rx), 1);
     send_int(g_tx, 2); /* the slot is free for others */
     CHECK_EQ(recv_int(g_rx), 2);
@@ -452,7 +452,7 @@ static eddy_poll abort_root_poll(struct root *t, eddy_cx *cx, void *out)
     eddy_join_abort(t->victim);
     EDDY_AWAIT_POLL(NULL, eddy_join, t->victim);
     CHECK_EQ(eddy_join_status(t->victim), -ECANCELED);
-    eddy_join_drop(t->victim);
+    eddy_join_detach(t->victim);
     send_int(g_tx, 4);
     CHECK_EQ(recv_int(g_rx), 4);
     CHECK_EQ(eddy_mpsc_try_recv(g_rx, &t->v), -EAGAIN);
@@ -464,7 +464,7 @@ static eddy_poll abort_root_poll(struct root *t, eddy_cx *cx, void *out)
         EDDY_AWAIT(NULL, eddy_yield, &t->y);
     eddy_join_abort(t->victim);
     EDDY_AWAIT_POLL(NULL, eddy_join, t->victim);
-    eddy_join_drop(t->victim);
+    eddy_join_detach(t->victim);
     send_int(g_tx, 5);
     CHECK_EQ(recv_int(g_rx), 5);
 
@@ -475,7 +475,7 @@ static eddy_poll abort_root_poll(struct root *t, eddy_cx *cx, void *out)
     eddy_join_abort(t->victim); /* ... which is dropped before it runs */
     EDDY_AWAIT_POLL(NULL, eddy_join, t->victim);
     CHECK_EQ(eddy_join_status(t->victim), -ECANCELED);
-    eddy_join_drop(t->victim);
+    eddy_join_detach(t->victim);
     CHECK_EQ(recv_int(g_rx), 6);
 
     eddy_mpsc_tx_drop(g_tx);

@@ -163,7 +163,7 @@ static eddy_poll abort_root_poll(struct root *t, eddy_cx *cx, void *out)
     eddy_join_abort(t->jh);                    /* ... which is aborted */
     EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh);
     CHECK_EQ(eddy_join_status(t->jh), -ECANCELED);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     /* The value is still there. */
     {
         struct waiter w = {.rx = t->rx};
@@ -171,7 +171,7 @@ static eddy_poll abort_root_poll(struct root *t, eddy_cx *cx, void *out)
     }
     EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh);
     CHECK_EQ(t->out, 99);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     eddy_oneshot_rx_drop(t->rx);
     EDDY_END();
 }
@@ -212,7 +212,7 @@ static eddy_poll from_thread_poll(struct root *t, eddy_cx *cx, void *out)
         }
         EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh);
         CHECK_EQ(t->out, t->i);
-        eddy_join_drop(t->jh);
+        eddy_join_detach(t->jh);
         eddy_oneshot_rx_drop(t->rx);
     }
     eddy_mpsc_tx_drop(g_handles_tx);

@@ -241,7 +241,7 @@ static eddy_poll scenario_lazy(struct driver *t, eddy_cx *cx, int *out)
     CHECK_EQ(ps[0].polls, 4); /* 3 PENDING + 1 READY */
     CHECK_EQ(ps[0].readies, 1);
     CHECK_EQ(ps[0].drops, 1); /* the runtime releases the finished frame once */
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     t->jh = NULL;
 
     /* The same with a clone woken by value. */
@@ -253,7 +253,7 @@ static eddy_poll scenario_lazy(struct driver *t, eddy_cx *cx, int *out)
     EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh);
     CHECK_EQ(t->out, 1001);
     CHECK_EQ(ps[1].polls, 5);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     t->jh = NULL;
 
     /* Give the scheduler many turns: a finished task that woke itself in
@@ -293,7 +293,7 @@ static eddy_poll scenario_repoll(struct driver *t, eddy_cx *cx, int *out)
     EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh);
     CHECK_EQ(t->out, 1002);
     CHECK_EQ(ps[2].polls, 3);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     t->jh = NULL;
     YIELD_N(t, 10);
     CHECK_EQ(ps[3].polls, 3);
@@ -346,7 +346,7 @@ static eddy_poll scenario_coalesce(struct driver *t, eddy_cx *cx, int *out)
     CHECK_EQ(ps[4].polls, 4);
     CHECK_EQ(ps[4].readies, 1);
     CHECK_EQ(ps[4].drops, 1);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     t->jh = NULL;
     *out = 1;
     EDDY_END();

@@ -347,9 +347,9 @@ static eddy_poll root_poll(struct root *f, eddy_cx *cx, int *out)
     EDDY_AWAIT_POLL(&f->b, eddy_join, f->j1);
     EDDY_AWAIT_POLL(&f->c, eddy_join, f->j2);
     EDDY_AWAIT_POLL(&f->d, eddy_join, f->j3);
-    eddy_join_drop(f->j1);
-    eddy_join_drop(f->j2);
-    eddy_join_drop(f->j3);
+    eddy_join_detach(f->j1);
+    eddy_join_detach(f->j2);
+    eddy_join_detach(f->j3);
     *out = 1;
     EDDY_END();
 }

@@ -238,7 +238,7 @@ static eddy_poll joiner_poll(struct joiner *f, eddy_cx *cx, long *out)
     }
     EDDY_AWAIT_POLL(&f->out, eddy_join, f->jh);
     CHECK_EQ(eddy_join_status(f->jh), 0);
-    eddy_join_drop(f->jh);
+    eddy_join_detach(f->jh);
     *out = f->out;
     EDDY_END();
 }

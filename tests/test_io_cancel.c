@@ -225,7 +225,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_OK(t->rc);
     CHECK_EQ(eddy_join_status(t->jh), -ECANCELED);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     EDDY_AWAIT(&t->n, eddy_write_all, &t->f.wr, &t->cli.io, "xyz", 3);
     EDDY_AWAIT(&t->n, eddy_read_exact, &t->f.rx, &t->srv.io, t->buf, 3);
     CHECK_EQ(t->n, 3);

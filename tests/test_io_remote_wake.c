@@ -249,7 +249,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->to, EDDY_SEC(20), &nu_join_vt, &t->join, NULL);
     CHECK_MSG(t->rc == 0, "1: the pipe reader was not woken within 20 s");
     check_latency("1");
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     CHECK_EQ(t->got, 4);
     CHECK(memcmp(t->buf, "ping", 4) == 0);
     CHECK_OK(eddy_io_close(&t->rio));
@@ -265,7 +265,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->to, EDDY_SEC(20), &nu_join_vt, &t->join, NULL);
     CHECK_MSG(t->rc == 0, "2: the task woken from another thread did not run within 20 s");
     check_latency("2");
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     CHECK(t->flag_done);
     CHECK_OK(eddy_rt_stats_get(eddy_rt_current(), &t->st));
     CHECK(t->st.remote_wakes >= 1);

@@ -205,8 +205,8 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     CHECK_MSG(t->rc == 0, "reader did not finish in 60 s (received %zu)", t->c.received);
     CHECK_EQ(eddy_join_status(t->wj), 0);
     CHECK_EQ(eddy_join_status(t->rj), 0);
-    eddy_join_drop(t->wj);
-    eddy_join_drop(t->rj);
+    eddy_join_detach(t->wj);
+    eddy_join_detach(t->rj);
     CHECK_OK(eddy_tcp_close(&t->c.s));
     CHECK_EQ(t->c.write_err, 0);
     CHECK_EQ(t->c.shut_err, 0);
@@ -249,7 +249,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_OK(t->rc);
     CHECK_EQ(eddy_join_status(t->srv.acceptor), -ECANCELED);
-    eddy_join_drop(t->srv.acceptor);
+    eddy_join_detach(t->srv.acceptor);
     CHECK_OK(eddy_tcp_listener_close(&t->srv.l));
     CHECK_EQ(t->srv.accepted.value, 2);
     *out = 0;

@@ -172,7 +172,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     t->join.jh = t->srv.acceptor;
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_OK(t->rc);
-    eddy_join_drop(t->srv.acceptor);
+    eddy_join_detach(t->srv.acceptor);
     CHECK_OK(eddy_tcp_listener_close(&t->srv.l));
     CHECK(setrlimit(RLIMIT_NOFILE, &t->saved) == 0);
     *out = 0;

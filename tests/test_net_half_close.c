@@ -141,7 +141,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_OK(t->rc);
     CHECK_EQ(eddy_join_status(t->sj), 0);
-    eddy_join_drop(t->sj);
+    eddy_join_detach(t->sj);
     CHECK_EQ(t->res.eof_after, TOTAL); /* EOF came after all the data */
     CHECK_EQ(t->res.mismatch_at, -1);
     CHECK_EQ(t->res.wrote, TOTAL);

@@ -216,7 +216,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     t->join.jh = t->acc;
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_OK(t->rc);
-    eddy_join_drop(t->acc);
+    eddy_join_detach(t->acc);
     CHECK_OK(eddy_tcp_listener_close(&t->l));
     *out = 0;
     EDDY_END();

@@ -161,7 +161,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     t->join.jh = t->jh;
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_MSG(t->rc == 0, "the reset did not wake the blocked reader in 10 s");
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     CHECK_MSG(t->server_result[0] == -ECONNRESET, "1: blocked read after RST gave %zd (%s)", t->server_result[0],
               eddy_strerror((int)t->server_result[0]));
     /* Reported once; then the stream reads as ended, and writing fails. */
@@ -222,7 +222,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     t->join.jh = t->jh;
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_MSG(t->rc == 0, "the reset did not wake the blocked writer in 10 s");
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     CHECK_MSG(t->server_result[0] == -ECONNRESET, "4: blocked write_all after RST gave %zd (%s)",
               t->server_result[0], eddy_strerror((int)t->server_result[0]));
     CHECK(t->wrote_before_reset > 0);

@@ -172,7 +172,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     t->join.jh = t->slow_jh;
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_MSG(t->rc == 0, "the slow writer did not end within 10 s of the reset");
-    eddy_join_drop(t->slow_jh);
+    eddy_join_detach(t->slow_jh);
     CHECK(g_slow_finished);
     CHECK_MSG(g_slow_result == -ECONNRESET || g_slow_result == -EPIPE, "slow writer ended with %zd (%s)",
               g_slow_result, eddy_strerror((int)g_slow_result));
@@ -190,7 +190,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     t->join.jh = t->srv.acceptor;
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_join_vt, &t->join, NULL);
     CHECK_OK(t->rc);
-    eddy_join_drop(t->srv.acceptor);
+    eddy_join_detach(t->srv.acceptor);
     CHECK_OK(eddy_tcp_listener_close(&t->srv.l));
     *out = 0;
     EDDY_END();

@@ -151,7 +151,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     CHECK_EQ(eddy_join_status(r->pre), -ECANCELED);
     CHECK_EQ(vs[1].polls, 0);
     CHECK_EQ(vs[1].drops, 1);
-    eddy_join_drop(r->pre);
+    eddy_join_detach(r->pre);
 
     /* A: before the first poll. */
     spawn_victim(0, V_PARK, &r->jh);
@@ -163,7 +163,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     CHECK_EQ(eddy_join_status(r->jh), -ECANCELED);
     CHECK_EQ(vs[0].polls, 0);
     CHECK_EQ(vs[0].drops, 1);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
 
     /* C: while pending on something that never wakes. */
     spawn_victim(2, V_PARK, &r->jh);
@@ -177,7 +177,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     CHECK_EQ(eddy_join_status(r->jh), -ECANCELED);
     CHECK_EQ(vs[2].polls, 1);
     CHECK_EQ(vs[2].drops, 1);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
 
     /* D: a coroutine suspended in a child. */
     {
@@ -194,7 +194,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     CHECK_EQ(co_cleanup, 1);
     CHECK_EQ(co_dropping, 1);
     CHECK_EQ(co_after, 0);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
 
     /* J: woken (so queued), then aborted before it runs again. */
     spawn_victim(6, V_PARK, &r->jh);
@@ -205,7 +205,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     EDDY_AWAIT_POLL(NULL, eddy_join, r->jh);
     CHECK_EQ(vs[6].polls, 1);
     CHECK_EQ(vs[6].drops, 1);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
 
     /* G: the task aborts itself, then returns PENDING. */
     spawn_victim(5, V_SELF_ABORT, &self_jh);
@@ -213,7 +213,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     CHECK_EQ(eddy_join_status(self_jh), -ECANCELED);
     CHECK_EQ(vs[5].polls, 1);
     CHECK_EQ(vs[5].drops, 1);
-    eddy_join_drop(self_jh);
+    eddy_join_detach(self_jh);
     self_jh = NULL;
 
     /* H: a task awaiting the aborted one is woken with -ECANCELED. */
@@ -233,8 +233,8 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     CHECK_EQ(eddy_join_status(r->jh2), 0);
     CHECK_EQ(r->out2, -ECANCELED);
     CHECK_EQ(vs[7].drops, 1);
-    eddy_join_drop(r->jh2);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh2);
+    eddy_join_detach(r->jh);
 
     /* E: after completion. */
     spawn_victim(3, V_READY, &r->jh);
@@ -252,7 +252,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     CHECK_EQ(r->out, 503);
     CHECK_EQ(vs[3].polls, 1);
     CHECK_EQ(vs[3].drops, 1); /* the completed frame's release, not an abort */
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
     EDDY_END();
 }
 EDDY_CORO_VT_VOID(root_vt, struct root, root_poll);

@@ -100,7 +100,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     }
     EDDY_AWAIT_POLL(&r->out, eddy_join, r->jh);
     CHECK_EQ(r->out, 42);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
 
     /* Park, handing our waker to a thread that first tries to drive us. */
     CHECK_EQ(pthread_create(&r->th, NULL, busy_thread, NULL), 0);

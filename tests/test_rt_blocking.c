@@ -125,7 +125,7 @@ static eddy_poll par_root_poll(struct par_root *t, eddy_cx *cx, int *out)
     for (t->i = 0; t->i < PAR; t->i++) {
         EDDY_AWAIT_POLL(&t->rc, eddy_join, t->jh[t->i]);
         CHECK_EQ(t->rc, 0);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     *out = 0;
     EDDY_END();
@@ -165,7 +165,7 @@ static eddy_poll bp_root_poll(struct bp_root *t, eddy_cx *cx, int *out)
             CHECK_EQ(eddy_join_status(t->jh[t->i]), 0);
             CHECK_EQ(t->rc, 0);
         }
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     CHECK_EQ(atomic_load(&ran), 3);      /* the cancelled ones never ran */
     CHECK_EQ(atomic_load(&finished), 3);

@@ -106,8 +106,8 @@ static eddy_poll fair_root_poll(struct fair_root *r, eddy_cx *cx, long *out)
     }
     EDDY_AWAIT_POLL(&r->spun, eddy_join, r->a);
     EDDY_AWAIT_POLL(NULL, eddy_join, r->b);
-    eddy_join_drop(r->a);
-    eddy_join_drop(r->b);
+    eddy_join_detach(r->a);
+    eddy_join_detach(r->b);
     *out = r->spun;
     EDDY_END();
 }
@@ -166,7 +166,7 @@ static eddy_poll slow_root_poll(struct slow_root *r, eddy_cx *cx, void *out)
         CHECK_OK(eddy_spawn_local(&slowpoke_vt, &s, &r->jh));
     }
     EDDY_AWAIT_POLL(NULL, eddy_join, r->jh);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
     EDDY_END();
 }
 EDDY_CORO_VT_VOID(slow_root_vt, struct slow_root, slow_root_poll);

@@ -120,7 +120,7 @@ static uint64_t measure(void)
     atomic_store(&stop, 1);
     shutdown(sv[0], SHUT_RDWR);
     pthread_join(th, NULL);
-    eddy_join_drop(jh);
+    eddy_join_detach(jh);
     eddy_rt_free(rt);
     close(sv[0]);
     close(sv[1]);

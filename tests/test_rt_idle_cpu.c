@@ -88,7 +88,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, int *out)
         CHECK_OK(eddy_spawn_local(&idle_vt, &i, &r->jh));
     }
     EDDY_AWAIT_POLL(&r->out, eddy_join, r->jh);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
     *out = r->out;
     EDDY_END();
 }

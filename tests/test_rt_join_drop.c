@@ -73,7 +73,7 @@ static eddy_poll awaiter_poll(struct awaiter *a, eddy_cx *cx, int *out)
 {
     EDDY_BEGIN(&a->co, cx);
     EDDY_AWAIT_POLL(&a->out, eddy_join, a->jh);
-    eddy_join_drop(a->jh);
+    eddy_join_detach(a->jh);
     *out = a->out;
     EDDY_FINALLY();
     awaiter_cleanup++;
@@ -103,7 +103,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     spawn_finisher(0, 0, &r->jh);
     YIELD_UNTIL(r, fs[0].polls == 1, 100);
     CHECK_EQ(fs[0].polls, 1);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
     r->jh = NULL;
     release(0);
     YIELD_UNTIL(r, fs[0].completions == 1, 100);
@@ -113,7 +113,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
 
     /* Dropped before the first poll. */
     spawn_finisher(1, 1, &r->jh);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
     YIELD_UNTIL(r, fs[1].completions == 1, 100);
     CHECK_EQ(fs[1].completions, 1);
     CHECK_EQ(fs[1].drops, 1);
@@ -122,7 +122,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     spawn_finisher(2, 1, &r->jh);
     YIELD_UNTIL(r, eddy_join_is_finished(r->jh), 100);
     CHECK_EQ(eddy_join_status(r->jh), 0);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
     CHECK_EQ(fs[2].drops, 1);
 
     /* An awaiting coroutine is aborted: it drops the handle it awaits. */
@@ -139,7 +139,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     EDDY_AWAIT_POLL(NULL, eddy_join, r->aw);
     CHECK_EQ(eddy_join_status(r->aw), -ECANCELED);
     CHECK_EQ(awaiter_cleanup, 1);
-    eddy_join_drop(r->aw);
+    eddy_join_detach(r->aw);
     CHECK_EQ(fs[3].completions, 0);
     release(3);
     YIELD_UNTIL(r, fs[3].completions == 1, 100);
@@ -183,8 +183,8 @@ int main(void)
     out = -1;
     CHECK_EQ(eddy_join_poll(kept_pending, &cx, &out), EDDY_READY);
     CHECK_EQ(out, -1);
-    eddy_join_drop(kept_done);
-    eddy_join_drop(kept_pending);
+    eddy_join_detach(kept_done);
+    eddy_join_detach(kept_pending);
     for (int i = 0; i < NF; i++)
         CHECK_LE(fs[i].drops, 1);
     printf("test_rt_join_drop: ok\n");

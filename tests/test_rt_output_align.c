@@ -85,7 +85,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *out)
         EDDY_AWAIT_POLL(&r->out, eddy_join, r->jh[r->i]);
         CHECK_EQ(r->out.bytes[0], r->i + 1);
         CHECK_EQ(r->out.bytes[63], r->i + 1);
-        eddy_join_drop(r->jh[r->i]);
+        eddy_join_detach(r->jh[r->i]);
     }
     for (r->i = 0; r->i < NTASKS; r->i++) {
         struct maker m = {.id = r->i + 1};
@@ -95,7 +95,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *out)
         EDDY_AWAIT_POLL(&r->wout, eddy_join, r->jh[r->i]);
         CHECK_EQ(r->wout.bytes[0], r->i + 1);
         CHECK_EQ(r->wout.bytes[127], r->i + 1);
-        eddy_join_drop(r->jh[r->i]);
+        eddy_join_detach(r->jh[r->i]);
     }
     EDDY_END();
 }

@@ -125,7 +125,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
         EDDY_AWAIT_POLL(&r->out, eddy_join, r->jh);
         CHECK_EQ(eddy_join_status(r->jh), 0);
         CHECK_MSG(r->out == 2, "round %d: task polled %d times", r->round, r->out);
-        eddy_join_drop(r->jh);
+        eddy_join_detach(r->jh);
     }
     EDDY_END();
 }

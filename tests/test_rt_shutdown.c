@@ -69,7 +69,7 @@ static void sleeper_drop(struct sleeper *s)
     slot_of[s->id] = NULL;
     eddy_waker_drop(&s->slot);
     if (s->mode == S_PARENT)
-        eddy_join_drop(s->child);
+        eddy_join_detach(s->child);
     if (s->mode == S_SPAWN_ON_DROP) {
         current_in_drop = eddy_rt_current();
         struct sleeper c = sleeper(S_PARK_BARE);
@@ -265,7 +265,7 @@ static void test_shutdown_after_running(void)
     for (int i = 0; i < N_JOINED; i++) {
         CHECK(eddy_join_is_finished(joined[i]));
         CHECK_EQ(eddy_join_status(joined[i]), -ECANCELED);
-        eddy_join_drop(joined[i]);
+        eddy_join_detach(joined[i]);
     }
     CHECK_EQ(first_joined, N_CLONE + N_BARE);
 }
@@ -287,7 +287,7 @@ static void test_shutdown_never_ran(void)
     for (int id = first; id < next_id; id++)
         CHECK_EQ(polls[id], 0);
     CHECK_EQ(eddy_join_status(jh), -ECANCELED);
-    eddy_join_drop(jh);
+    eddy_join_detach(jh);
 
     /* An empty runtime. */
     CHECK_OK(eddy_rt_new(&rt, NULL));

@@ -49,8 +49,8 @@ static eddy_poll node_poll(struct node *n, eddy_cx *cx, long *out)
     EDDY_AWAIT_POLL(&n->b, eddy_join, n->right);
     CHECK_EQ(eddy_join_status(n->left), 0);
     CHECK_EQ(eddy_join_status(n->right), 0);
-    eddy_join_drop(n->left);
-    eddy_join_drop(n->right);
+    eddy_join_detach(n->left);
+    eddy_join_detach(n->right);
     *out = n->a + n->b + 1;
     EDDY_END();
 }
@@ -217,11 +217,11 @@ int main(void)
     CHECK_EQ(aligned_ok, 1);
     CHECK_EQ(r.al_out, 1234);
 
-    eddy_join_drop(r.tree);
-    eddy_join_drop(r.mk);
-    eddy_join_drop(r.q);
-    eddy_join_drop(r.al);
-    eddy_join_drop(NULL); /* no-op */
+    eddy_join_detach(r.tree);
+    eddy_join_detach(r.mk);
+    eddy_join_detach(r.q);
+    eddy_join_detach(r.al);
+    eddy_join_detach(NULL); /* no-op */
 
     eddy_rt_stats st;
     CHECK_OK(eddy_rt_stats_get(rt, &st));

@@ -116,7 +116,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     }
     EDDY_AWAIT_POLL(&r->out, eddy_join, r->jh);
     CHECK(r->out > 0);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
 
     /* A frame prepared now and committed during shutdown. */
     CHECK_OK(eddy_spawn_prepare(eddy_rt_current(), &small_vt, &late_frame));
@@ -177,7 +177,7 @@ int main(void)
     long out = 0;
     CHECK_EQ(eddy_join_poll(jh, &cx, &out), EDDY_READY);
     CHECK(out > 0);
-    eddy_join_drop(jh);
+    eddy_join_detach(jh);
     CHECK_EQ(big_polls, 2);
     CHECK_EQ(big_drops, 2); /* the two completed frames, released once each */
     CHECK_EQ(small_polls, 1);

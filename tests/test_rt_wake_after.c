@@ -95,7 +95,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     spawn_t(0, T_READY, &kept_a, &r->jh);
     EDDY_AWAIT_POLL(&r->out, eddy_join, r->jh);
     CHECK_EQ(r->out, 70);
-    eddy_join_drop(r->jh); /* now kept_a is the last reference */
+    eddy_join_detach(r->jh); /* now kept_a is the last reference */
     CHECK(kept_a.vtable != NULL);
     for (int i = 0; i < 3; i++)
         eddy_waker_wake_by_ref(&kept_a);
@@ -120,7 +120,7 @@ static eddy_poll root_poll(struct root *r, eddy_cx *cx, void *unused)
     eddy_waker_wake_by_ref(&kept_b);
     eddy_waker_drop(&kept_b);
     CHECK_EQ(eddy_join_status(r->jh), 0);
-    eddy_join_drop(r->jh);
+    eddy_join_detach(r->jh);
     CHECK_EQ(polls[1], 1);
 
     /* Clones that will outlive the runtime. */

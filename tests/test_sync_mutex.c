@@ -159,7 +159,7 @@ static eddy_poll fair_root_poll(struct fair_root *t, eddy_cx *cx, void *out)
         EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh[t->i]);
         CHECK_EQ(eddy_join_status(t->jh[t->i]), 0);
         CHECK_EQ(t->out, t->i);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     EDDY_END();
 }
@@ -216,8 +216,8 @@ static eddy_poll abort_root_poll(struct abort_root *t, eddy_cx *cx, void *out)
     CHECK_EQ(eddy_join_status(t->b), -ECANCELED);
     EDDY_AWAIT_POLL(&t->out, eddy_join, t->c);
     CHECK_EQ(eddy_join_status(t->c), 0);
-    eddy_join_drop(t->b);
-    eddy_join_drop(t->c);
+    eddy_join_detach(t->b);
+    eddy_join_detach(t->c);
     /* c got the lock, b never did, and nobody holds it now. */
     CHECK_EQ(g_norder, 1);
     CHECK_EQ(g_order[0], 200);

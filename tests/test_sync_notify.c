@@ -230,7 +230,7 @@ static eddy_poll barrier_root_poll(struct barrier_root *t, eddy_cx *cx, void *ou
     for (t->i = 0; t->i < PARTIES; t->i++) {
         EDDY_AWAIT_POLL(NULL, eddy_join, t->jh[t->i]);
         CHECK_EQ(eddy_join_status(t->jh[t->i]), 0);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     for (t->i = 0; t->i < GENS; t->i++) {
         CHECK_EQ(g_leaders[t->i], 1);

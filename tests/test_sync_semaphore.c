@@ -221,7 +221,7 @@ static eddy_poll fifo_root_poll(struct root *t, eddy_cx *cx, void *out)
     for (t->i = 0; t->i < NT; t->i++) {
         EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh[t->i]);
         CHECK_EQ(t->out, 0);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     CHECK_EQ(g_norder, NT);
     for (t->i = 0; t->i < NT; t->i++)
@@ -251,7 +251,7 @@ static eddy_poll abort_root_poll(struct root *t, eddy_cx *cx, void *out)
     eddy_join_abort(t->jh[1]);        /* ... which is cancelled before it runs */
     for (t->i = 0; t->i < 3; t->i++) {
         EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh[t->i]);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     CHECK_EQ(g_norder, 1);
     CHECK_EQ(g_order[0], 2); /* the permit reached taker 2 */

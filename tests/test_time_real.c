@@ -102,7 +102,7 @@ static eddy_poll many_poll(struct many *t, eddy_cx *cx, void *out)
     }
     for (t->i = 0; t->i < NS; t->i++) {
         EDDY_AWAIT_POLL(NULL, eddy_join, t->jh[t->i]);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     EDDY_END();
 }

@@ -65,7 +65,7 @@ static eddy_poll order_main_poll(struct order_main *t, eddy_cx *cx, void *out)
         EDDY_AWAIT_POLL(&t->outs[t->i], eddy_join, t->jh[t->i]);
         CHECK_EQ(eddy_join_status(t->jh[t->i]), 0);
         CHECK_EQ(t->outs[t->i], 0);
-        eddy_join_drop(t->jh[t->i]);
+        eddy_join_detach(t->jh[t->i]);
     }
     EDDY_END();
 }
@@ -170,7 +170,7 @@ static eddy_poll adv_main_poll(struct adv_main *t, eddy_cx *cx, void *out)
     CHECK_OK(eddy_time_advance(EDDY_MS(1)));
     CHECK_EQ(adv_woke, 0); /* woken, not yet run */
     EDDY_AWAIT_POLL(NULL, eddy_join, t->jh);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     CHECK_EQ(adv_woke, 1);
     CHECK_EQ(adv_woke_at, t->t0 + EDDY_MS(100));
     /* pause is idempotent, and the clock stays where it is */
@@ -231,7 +231,7 @@ static eddy_poll abort_main_poll(struct abort_main *t, eddy_cx *cx, void *out)
     eddy_join_abort(t->jh);
     EDDY_AWAIT_POLL(NULL, eddy_join, t->jh);
     CHECK_EQ(eddy_join_status(t->jh), -ECANCELED);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     CHECK_EQ(victim_dropping, 1);
     /* the victim's 50 ms timer is gone: the next wake-up is ours, at 200 */
     EDDY_AWAIT(NULL, eddy_sleep, &t->sl, EDDY_MS(190));

@@ -202,7 +202,7 @@ static eddy_poll abort_root_poll(struct abort_root *t, eddy_cx *cx, void *out)
     eddy_join_abort(t->jh);
     EDDY_AWAIT_POLL(NULL, eddy_join, t->jh);
     CHECK_EQ(eddy_join_status(t->jh), -ECANCELED);
-    eddy_join_drop(t->jh);
+    eddy_join_detach(t->jh);
     CHECK_EQ(never_drops, 1);
     CHECK_EQ(armed_now(), 0);
     EDDY_END();

@@ -39,7 +39,13 @@ say() { # peer state text
     printf '%s %s %s\n' "$1" "$2" "$3" >>"$STATUS.new"
 }
 built() { say "$1" built "$2"; }
-skipped() { say "$1" skipped "$2"; }
+declare -A PROGS=([tokio]="tokio_echo_server tokio_bench" [go]="go_echo_server go_bench"
+    [libuv]="uv_echo_server uv_timers" [timers]="eddy_timers")
+skipped() { # a skipped peer leaves no stale program behind
+    local p
+    for p in ${PROGS[$1]}; do rm -f "$OUT/$p"; done
+    say "$1" skipped "$2"
+}
 
 # newer TARGET SOURCES...: true if TARGET is missing or older than a source.
 newer() {

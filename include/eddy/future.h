@@ -185,18 +185,27 @@ typedef struct eddy_future_vt {
  * The macro writes typed wrappers, so a wrong signature is a compile error
  * and no function is ever called through a mismatched pointer type.  For a
  * future with no output use EDDY_FUTURE_VT_VOID, whose POLL takes void *out. */
-#define EDDY_FUTURE_VT(NAME, T, OUT, POLL, DROP) EDDY__VT(NAME, T, OUT, POLL, DROP, sizeof(OUT), _Alignof(OUT))
-#define EDDY_FUTURE_VT_VOID(NAME, T, POLL, DROP) EDDY__VT(NAME, T, void, POLL, DROP, 0, 1)
+#define EDDY_FUTURE_VT(NAME, T, OUT, POLL, DROP) EDDY__VT(, NAME, T, OUT, POLL, DROP, sizeof(OUT), _Alignof(OUT))
+#define EDDY_FUTURE_VT_VOID(NAME, T, POLL, DROP) EDDY__VT(, NAME, T, void, POLL, DROP, 0, 1)
 
 /* Same for a coroutine (eddy/coro.h): its drop is a poll with EDDY_CX_DROP. */
-#define EDDY_CORO_VT(NAME, T, OUT, POLL) EDDY__VT(NAME, T, OUT, POLL, NAME##__cdrop, sizeof(OUT), _Alignof(OUT))
-#define EDDY_CORO_VT_VOID(NAME, T, POLL) EDDY__VT(NAME, T, void, POLL, NAME##__cdrop, 0, 1)
+#define EDDY_CORO_VT(NAME, T, OUT, POLL) EDDY__VT(, NAME, T, OUT, POLL, NAME##__cdrop, sizeof(OUT), _Alignof(OUT))
+#define EDDY_CORO_VT_VOID(NAME, T, POLL) EDDY__VT(, NAME, T, void, POLL, NAME##__cdrop, 0, 1)
 
-#define EDDY__VT(NAME, T, OUT, POLL, DROP, OUTSIZE, OUTALIGN)                                                  \
+/* The same four with internal linkage (`static const eddy_future_vt NAME`),
+ * for vtables private to one file. */
+#define EDDY_STATIC_FUTURE_VT(NAME, T, OUT, POLL, DROP)                                                    \
+    EDDY__VT(static, NAME, T, OUT, POLL, DROP, sizeof(OUT), _Alignof(OUT))
+#define EDDY_STATIC_FUTURE_VT_VOID(NAME, T, POLL, DROP) EDDY__VT(static, NAME, T, void, POLL, DROP, 0, 1)
+#define EDDY_STATIC_CORO_VT(NAME, T, OUT, POLL)                                                            \
+    EDDY__VT(static, NAME, T, OUT, POLL, NAME##__cdrop, sizeof(OUT), _Alignof(OUT))
+#define EDDY_STATIC_CORO_VT_VOID(NAME, T, POLL) EDDY__VT(static, NAME, T, void, POLL, NAME##__cdrop, 0, 1)
+
+#define EDDY__VT(SC, NAME, T, OUT, POLL, DROP, OUTSIZE, OUTALIGN)                                                  \
     EDDY_UNUSED static void NAME##__cdrop(T *s) { (void)POLL(s, EDDY_CX_DROP, (OUT *)0); }             \
     static eddy_poll NAME##__poll(void *s, eddy_cx *cx, void *o) { return POLL((T *)s, cx, (OUT *)o); } \
     static void NAME##__drop(void *s) { DROP((T *)s); }                                                 \
-    const eddy_future_vt NAME = {NAME##__poll, NAME##__drop, (uint32_t)sizeof(T), (uint32_t)_Alignof(T), \
+    SC const eddy_future_vt NAME = {NAME##__poll, NAME##__drop, (uint32_t)sizeof(T), (uint32_t)_Alignof(T), \
                                  (uint32_t)(OUTSIZE), #T, (uint32_t)(OUTALIGN),                       \
                                  (uint32_t)EDDY__OUT_OFF(OUTALIGN), (uint32_t)EDDY__FRAME_OFF(T, OUTSIZE, OUTALIGN)}
 

@@ -97,9 +97,11 @@ EDDY_API int eddy_spawn_local(const eddy_future_vt *vt, const void *init, eddy_j
 /* ---- join handles -------------------------------------------------------
  * A join handle is awaitable:  EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh)
  * When it is READY the task has ended; eddy_join_status says how, and the
- * task's output was copied to out when the status is 0.  The handle stays
- * the caller's until eddy_join_drop.  On the current-thread runtime a
- * handle is used on the runtime's thread (inside its tasks or block_on). */
+ * task's output was copied to out when the status is 0.  The await only
+ * borrows the handle: the frame owns it and releases it once, with
+ * eddy_join_detach (in EDDY_FINALLY, typically), whether or not the await
+ * ran to completion.  On the current-thread runtime a handle is used on the
+ * runtime's thread (inside its tasks or block_on). */
 
 /* READY once the task has ended.  Copies the task's output (vt->out_size
  * bytes) to out if it completed and out is not NULL. */
@@ -120,6 +122,11 @@ EDDY_API void eddy_join_abort(eddy_join *jh);
 
 /* Releases the handle.  A task still running is detached and keeps
  * running.  NULL is a no-op. */
+EDDY_API void eddy_join_detach(eddy_join *jh);
+
+/* The awaitable's drop: stops waiting (forgets the waker a pending
+ * eddy_join_poll stored) and leaves the handle to its owner.  NULL is a
+ * no-op. */
 EDDY_API void eddy_join_drop(eddy_join *jh);
 
 /* ---- yield -------------------------------------------------------------- */

@@ -106,7 +106,7 @@ void eddy_joinset_drop(eddy_joinset *set)
     while (e) {
         struct eddy__jsentry *n = e->lnext;
         eddy_join_abort(e->jh);
-        eddy_join_drop(e->jh); /* releases the entry's waker clone */
+        eddy_join_detach(e->jh); /* releases the entry's waker clone */
         free(e);
         e = n;
     }
@@ -163,7 +163,7 @@ eddy_poll eddy_joinset_next_poll(eddy_joinset_next *f, eddy_cx *cx, int *out)
     int st = eddy_join_status(e->jh);
     if (f->id)
         *f->id = e->id;
-    eddy_join_drop(e->jh);
+    eddy_join_detach(e->jh);
     live_unlink(set, e);
     set->len--;
     recycle(set, e);

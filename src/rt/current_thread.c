@@ -816,7 +816,7 @@ static inline struct eddy__task *jh_task(const eddy_join *jh, const char *what)
     if (!t)
         eddy_misuse(what, "NULL join handle");
     if (!(t->state & EDDY__T_JOIN))
-        eddy_misuse(what, "join handle used after eddy_join_drop");
+        eddy_misuse(what, "join handle used after eddy_join_detach");
     if (!on_runtime_thread(t->sh) && !(t->state & EDDY__T_ENDED) && eddy__tls_core)
         eddy_misuse(what, "a current-thread runtime's join handle used from another runtime");
 #else
@@ -864,15 +864,23 @@ void eddy_join_abort(eddy_join *jh)
         wake_remote(t, false);
 }
 
+void eddy_join_detach(eddy_join *jh)
+{
+    if (!jh)
+        return;
+    struct eddy__task *t = jh_task(jh, "eddy_join_detach");
+    t->state &= ~EDDY__T_JOIN;
+    eddy_waker_drop(&t->join_waker);
+    if (t->state & EDDY__T_ENDED)
+        task_unref(t);
+}
+
 void eddy_join_drop(eddy_join *jh)
 {
     if (!jh)
         return;
     struct eddy__task *t = jh_task(jh, "eddy_join_drop");
-    t->state &= ~EDDY__T_JOIN;
     eddy_waker_drop(&t->join_waker);
-    if (t->state & EDDY__T_ENDED)
-        task_unref(t);
 }
 
 int eddy_rt_stats_get(eddy_rt *rt, eddy_rt_stats *st)
