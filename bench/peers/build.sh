@@ -16,7 +16,9 @@
 # bench/run.sh read to know what to run and what to say about the rest,
 # and peers/versions ("<name> <version>" lines: tokio, rustc, go, libuv).
 # Never touches the network: no registry, no module proxy.  Exit status 0
-# even when a peer is skipped (the suite runs the rest); 2 on bad usage.
+# even when a peer is skipped (the suite runs the rest).
+# Environment: EDDY_BUILD_DIR (build/release), CC (cc), CARGO (cargo: the
+# first on PATH, which picks rustc too).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -64,8 +66,9 @@ last_error() { # log: the first error line, for the skip reason
 
 # ---- tokio ----------------------------------------------------------------
 build_tokio() {
+    local cargo=${CARGO:-cargo}
     local reg=/usr/share/cargo/registry
-    if ! command -v cargo >/dev/null 2>&1; then
+    if ! command -v "$cargo" >/dev/null 2>&1; then
         skipped tokio "no cargo (install Debian's cargo: apt-get install cargo)"
         return
     fi
@@ -82,7 +85,7 @@ build_tokio() {
     cp -pR "$SRC/tokio/Cargo.toml" "$SRC/tokio/src" "$SRC/tokio/.cargo" "$work/"
     local log=$OUT/tokio-build.log
     if ! (cd "$work" && CARGO_HOME="$OUT_ABS/cargo-home" CARGO_TARGET_DIR="$OUT_ABS/tokio-target" \
-        "${TIMEOUT[@]}" cargo build --release --offline --quiet) >"$log" 2>&1; then
+        "${TIMEOUT[@]}" "$cargo" build --release --offline --quiet) >"$log" 2>&1; then
         skipped tokio "cargo build --offline failed: $(last_error "$log") (log: $log)"
         return
     fi
