@@ -275,30 +275,33 @@ sys_of() { awk -v w="$1" -v s="$2" -v c="$3" '$1 == w && $2 == s { print $c; fou
 
 TABLE=$TMP/table
 {
-    echo "Medians of $REPS interleaved runs ($pin_note); \"vs eddy\": the median of"
-    echo "the per-round ratios to eddy's run of the same round (msgs/s: higher is better; CPU: lower is better)."
+    echo "Medians of $REPS interleaved runs ($pin_note)."
+    echo "(N.NNx): the figure / eddy's, as the median of the per-round ratios to eddy's run of the same"
+    echo "round; msgs/s: higher is better; latency and CPU: lower is better."
     echo
-    echo "| workload | server | msgs/s | vs eddy | p50 (us) | p99 (us) | server CPU (ns/msg) | CPU vs eddy | syscalls/msg (recv, send, wait) |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
+    echo "| workload | server | msgs/s | p50 (us) | p99 (us) | server CPU (ns/msg) | syscalls/msg (recv, send, wait) |"
+    echo "|---|---|---:|---:|---:|---:|---|"
 } >"$TABLE"
-[ -n "${ECHO_DATA:-}" ] && : >"$ECHO_DATA"
+if [ -n "${ECHO_DATA:-}" ]; then : >"$ECHO_DATA"; fi
 verdict=()
 for wl in "${WORKLOADS[@]}"; do
     IFS=: read -r name conns inflight size <<<"$wl"
     label="$name ($conns conns x $inflight x ${size} B)"
     for s in "${SLIST[@]}"; do
         m=$(median "$name" "$s" 4)
-        c=$(median "$name" "$s" 7)
         p50=$(median "$name" "$s" 5)
         p99=$(median "$name" "$s" 6)
+        c=$(median "$name" "$s" 7)
         rm_=$(pratio "$name" "$s" 4 "$BASE")
+        r50=$(pratio "$name" "$s" 5 "$BASE")
+        r99=$(pratio "$name" "$s" 6 "$BASE")
         rc_=$(pratio "$name" "$s" 7 "$BASE")
         sc="-"
         if [ "$(sys_of "$name" "$s" 3)" != "-" ]; then
             sc="$(sys_of "$name" "$s" 3) ($(sys_of "$name" "$s" 4), $(sys_of "$name" "$s" 5), $(sys_of "$name" "$s" 6))"
         fi
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$(label_of "$s")" "$m" "$rm_" "$p50" "$p99" \
-            "$c" "$rc_" "$sc" >>"$TABLE"
+        printf '| %s | %s | %s (%sx) | %s (%sx) | %s (%sx) | %s (%sx) | %s |\n' "$label" "$(label_of "$s")" \
+            "$m" "$rm_" "$p50" "$r50" "$p99" "$r99" "$c" "$rc_" "$sc" >>"$TABLE"
         if [ -n "${ECHO_DATA:-}" ]; then
             echo "$name $conns $inflight $size $s $m $p50 $p99 $c $rm_ $rc_" >>"$ECHO_DATA"
         fi
@@ -317,5 +320,5 @@ fi
 for n in "${skipped_notes[@]}"; do echo "$n" >>"$TABLE"; done
 echo
 cat "$TABLE"
-[ -n "${ECHO_TABLE:-}" ] && cp "$TABLE" "$ECHO_TABLE"
+if [ -n "${ECHO_TABLE:-}" ]; then cp "$TABLE" "$ECHO_TABLE"; fi
 exit "$failed"

@@ -27,7 +27,7 @@
 # and the C references only), and what bench/echo.sh reads.
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 BUILD=${EDDY_BUILD_DIR:-build/release}
 export EDDY_BUILD_DIR=$BUILD
 QUICK=${QUICK:-}
@@ -99,7 +99,6 @@ for r in $(seq "$ROUNDS"); do
         n=${#lines[@]}
         for ((i = 0; i < n; i++)); do
             entry=${lines[$(((i + r - 1) % n))]}
-            impl=${entry%%|*}
             cmd=${entry#*|}
             echo "-- round $r: $cmd" >>"$LOG"
             # shellcheck disable=SC2086

@@ -21,7 +21,7 @@
 # first on PATH, which picks rustc too).
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 BUILD=${EDDY_BUILD_DIR:-build/release}
 OUT=$BUILD/peers
 SRC=bench/peers

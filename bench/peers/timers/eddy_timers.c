@@ -11,6 +11,11 @@
  *                         different), then cancel them all: ns per timer,
  *                         with 10,000 live (a wheel's O(1) against a heap's
  *                         O(log n))
+ *   timer_arm_cancel_until  timer_arm_cancel with eddy_sleep_until_init(
+ *                         eddy_now() + 1 s): an absolute deadline from the
+ *                         turn's cached clock, so no clock read at the first
+ *                         poll (a sleep of a duration reads the clock there);
+ *                         eddy only, to show what that read costs
  *
  * Prints RESULT name=<case> ns_per_op=... like the other programs.
  * Usage: eddy_timers [-q] */
@@ -24,7 +29,7 @@ static eddy_sleep g_many[MANY];
 
 struct arm {
     long n;
-    int many;
+    int many, until;
 };
 
 static eddy_poll arm_poll(struct arm *a, eddy_cx *cx, long *out)
@@ -33,7 +38,10 @@ static eddy_poll arm_poll(struct arm *a, eddy_cx *cx, long *out)
     if (!a->many) {
         eddy_sleep s;
         for (long i = 0; i < a->n; i++) {
-            eddy_sleep_init(&s, EDDY_SEC(1));
+            if (a->until)
+                eddy_sleep_until_init(&s, eddy_now() + EDDY_SEC(1));
+            else
+                eddy_sleep_init(&s, EDDY_SEC(1));
             if (eddy_sleep_poll(&s, cx, NULL) == EDDY_PENDING)
                 armed++;
             eddy_sleep_drop(&s);
@@ -55,9 +63,9 @@ static eddy_poll arm_poll(struct arm *a, eddy_cx *cx, long *out)
 static void arm_drop(struct arm *a) { (void)a; }
 EDDY_FUTURE_VT(arm_vt, struct arm, long, arm_poll, arm_drop);
 
-static double run(long n, int many, long ops)
+static double run(long n, int many, long ops, int until)
 {
-    struct arm a = {n, many};
+    struct arm a = {n, many, until};
     long armed = 0;
     uint64_t t0 = now_ns();
     int e = eddy_block_on(g_rt, &arm_vt, &a, &armed);
@@ -72,13 +80,19 @@ static double run(long n, int many, long ops)
 static double arm_cancel(void)
 {
     long n = g_quick ? ARM_N / 5 : ARM_N;
-    return run(n, 0, n);
+    return run(n, 0, n, 0);
+}
+
+static double arm_cancel_until(void)
+{
+    long n = g_quick ? ARM_N / 5 : ARM_N;
+    return run(n, 0, n, 1);
 }
 
 static double arm_cancel_many(void)
 {
     long r = g_quick ? MANY_REPS / 5 : MANY_REPS;
-    return run(r, 1, r * MANY);
+    return run(r, 1, r * MANY, 0);
 }
 
 int main(int argc, char **argv)
@@ -91,6 +105,7 @@ int main(int argc, char **argv)
     printf("eddy_timers: current-thread runtime%s\n", g_quick ? " (quick)" : "");
     report("", "timer_arm_cancel", arm_cancel);
     report("", "timer_arm_cancel_10k", arm_cancel_many);
+    report("", "timer_arm_cancel_until", arm_cancel_until);
     eddy_rt_free(g_rt);
     return 0;
 }

@@ -104,18 +104,29 @@ fn report(o: &Opts, group: &str, name: &str, mut f: impl FnMut() -> f64) {
 }
 
 fn ct() -> Runtime {
-    Builder::new_current_thread().enable_all().build().expect("runtime")
+    Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn mt(workers: usize) -> Runtime {
-    Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime")
+    Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// Runs fut as block_on's root future, or (in_task) in a spawned task that
 /// the root only joins.  Tokio wakes the root through its driver (an
 /// eventfd write and an epoll_wait), a spawned task through the run queue,
 /// so the two give different figures where the root is woken often.
-fn on<T: Send + 'static>(rt: &Runtime, in_task: bool, fut: impl std::future::Future<Output = T> + Send + 'static) -> T {
+fn on<T: Send + 'static>(
+    rt: &Runtime,
+    in_task: bool,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
     if in_task {
         rt.block_on(async move { tokio::spawn(fut).await.expect("join") })
     } else {
@@ -167,7 +178,10 @@ struct Detached {
 fn spawn_detached(rt: &Runtime, n: usize, batch: usize, in_task: bool) -> f64 {
     let t0 = Instant::now();
     let done = on(rt, in_task, async move {
-        let sh = Arc::new(Detached { done: AtomicUsize::new(0), notify: Notify::new() });
+        let sh = Arc::new(Detached {
+            done: AtomicUsize::new(0),
+            notify: Notify::new(),
+        });
         let mut done = 0usize;
         while done < n {
             let k = batch.min(n - done);
@@ -210,7 +224,9 @@ fn yield_tasks(rt: &Runtime, n: usize, tasks: usize) -> f64 {
         if tasks == 0 {
             return yielder(n).await;
         }
-        let hs: Vec<_> = (0..tasks).map(|_| tokio::spawn(yielder(n / tasks))).collect();
+        let hs: Vec<_> = (0..tasks)
+            .map(|_| tokio::spawn(yielder(n / tasks)))
+            .collect();
         let mut s = 0;
         for h in hs {
             s += h.await.expect("join");
@@ -429,7 +445,10 @@ fn mutex_contended(rt: &Runtime, reps: usize) -> f64 {
             }
         });
         total += t0.elapsed().as_nanos() as f64;
-        check(*m.try_lock().expect("lock") == NTASKS * PER_TASK, "contended count");
+        check(
+            *m.try_lock().expect("lock") == NTASKS * PER_TASK,
+            "contended count",
+        );
     }
     total / (reps * NTASKS * PER_TASK) as f64
 }
@@ -494,7 +513,9 @@ fn timer_arm_cancel_many(rt: &Runtime, reps: usize) -> f64 {
         let mut armed = 0usize;
         for _ in 0..reps {
             for i in 0..MANY {
-                v.push(tokio::time::sleep(Duration::from_secs(1) + Duration::from_millis(i as u64)));
+                v.push(tokio::time::sleep(
+                    Duration::from_secs(1) + Duration::from_millis(i as u64),
+                ));
             }
             for s in v.iter_mut() {
                 // Safety: v never grows past its capacity while these are
@@ -514,7 +535,11 @@ fn timer_arm_cancel_many(rt: &Runtime, reps: usize) -> f64 {
 }
 
 fn main() {
-    let mut o = Opts { quick: false, group: None, only: None };
+    let mut o = Opts {
+        quick: false,
+        group: None,
+        only: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -531,7 +556,10 @@ fn main() {
     let pick = |full: usize, quick: usize| if q { quick } else { full };
     let d = |full: usize| if q { full / 10 } else { full };
     let want = |g: &str| o.group.as_deref().map_or(true, |w| w == g);
-    println!("tokio_bench: Tokio peers of eddy's microbenchmarks{}", if q { " (quick)" } else { "" });
+    println!(
+        "tokio_bench: Tokio peers of eddy's microbenchmarks{}",
+        if q { " (quick)" } else { "" }
+    );
 
     // One runtime per case, reused by its repetitions (as eddy's programs do).
     // `_in_task`: the same work in a spawned task that block_on only joins.
@@ -541,12 +569,18 @@ fn main() {
     if want("spawn") {
         for (sfx, t) in [("", false), ("_in_task", true)] {
             let rt = ct();
-            report(&o, "spawn", &format!("spawn_join{}", sfx), || spawn_join(&rt, d(500_000), 1024, t));
+            report(&o, "spawn", &format!("spawn_join{}", sfx), || {
+                spawn_join(&rt, d(500_000), 1024, t)
+            });
             let rt = ct();
             let n1 = if t { d(300_000) } else { d(50_000) };
-            report(&o, "spawn", &format!("spawn_join_one{}", sfx), || spawn_join(&rt, n1, 1, t));
+            report(&o, "spawn", &format!("spawn_join_one{}", sfx), || {
+                spawn_join(&rt, n1, 1, t)
+            });
             let rt = ct();
-            report(&o, "spawn", &format!("spawn_detached{}", sfx), || spawn_detached(&rt, d(500_000), 1024, t));
+            report(&o, "spawn", &format!("spawn_detached{}", sfx), || {
+                spawn_detached(&rt, d(500_000), 1024, t)
+            });
         }
     }
     if want("yield") {
@@ -555,45 +589,90 @@ fn main() {
         let rt = ct();
         report(&o, "yield", "yield_two", || yield_tasks(&rt, d(300_000), 2));
         let rt = ct();
-        report(&o, "yield", "yield_root", || yield_tasks(&rt, d(100_000), 0));
+        report(&o, "yield", "yield_root", || {
+            yield_tasks(&rt, d(100_000), 0)
+        });
     }
     if want("chan") {
         // One current-thread runtime for the group, like bench_chan's g_rt.
         let rt = ct();
         let reps = pick(10, 3);
-        report(&o, "chan", "mpsc_uncontended_bounded", || mpsc_uncontended(&rt, pick(20, 4), true));
-        report(&o, "chan", "mpsc_uncontended_unbounded", || mpsc_uncontended(&rt, pick(20, 4), false));
+        report(&o, "chan", "mpsc_uncontended_bounded", || {
+            mpsc_uncontended(&rt, pick(20, 4), true)
+        });
+        report(&o, "chan", "mpsc_uncontended_unbounded", || {
+            mpsc_uncontended(&rt, pick(20, 4), false)
+        });
         for (sfx, t) in [("", false), ("_in_task", true)] {
-            report(&o, "chan", &format!("mpsc_contended_tasks_cap5000{}", sfx), || mpsc_contended_tasks(&rt, reps, 5000, t));
-            report(&o, "chan", &format!("mpsc_contended_tasks_cap64{}", sfx), || mpsc_contended_tasks(&rt, reps, 64, t));
+            report(
+                &o,
+                "chan",
+                &format!("mpsc_contended_tasks_cap5000{}", sfx),
+                || mpsc_contended_tasks(&rt, reps, 5000, t),
+            );
+            report(
+                &o,
+                "chan",
+                &format!("mpsc_contended_tasks_cap64{}", sfx),
+                || mpsc_contended_tasks(&rt, reps, 64, t),
+            );
         }
         {
             let rt2 = mt(2);
-            report(&o, "chan", "mpsc_contended_tasks_cap5000_mt2", || mpsc_contended_tasks(&rt2, reps, 5000, true));
-            report(&o, "chan", "mpsc_contended_tasks_cap64_mt2", || mpsc_contended_tasks(&rt2, reps, 64, true));
+            report(&o, "chan", "mpsc_contended_tasks_cap5000_mt2", || {
+                mpsc_contended_tasks(&rt2, reps, 5000, true)
+            });
+            report(&o, "chan", "mpsc_contended_tasks_cap64_mt2", || {
+                mpsc_contended_tasks(&rt2, reps, 64, true)
+            });
         }
-        report(&o, "chan", "mpsc_contended_threads_5k", || mpsc_contended_threads(&rt, 1000));
-        report(&o, "chan", "mpsc_contended_threads_500k", || mpsc_contended_threads(&rt, pick(100_000, 20_000)));
+        report(&o, "chan", "mpsc_contended_threads_5k", || {
+            mpsc_contended_threads(&rt, 1000)
+        });
+        report(&o, "chan", "mpsc_contended_threads_500k", || {
+            mpsc_contended_threads(&rt, pick(100_000, 20_000))
+        });
         for (sfx, t) in [("", false), ("_in_task", true)] {
             let pp = if t { d(100_000) } else { d(50_000) };
-            report(&o, "chan", &format!("mpsc_pingpong_tasks{}", sfx), || mpsc_pingpong(&rt, pp, t));
-            report(&o, "chan", &format!("oneshot_pingpong_tasks{}", sfx), || oneshot_pingpong(&rt, pp, t));
+            report(&o, "chan", &format!("mpsc_pingpong_tasks{}", sfx), || {
+                mpsc_pingpong(&rt, pp, t)
+            });
+            report(
+                &o,
+                "chan",
+                &format!("oneshot_pingpong_tasks{}", sfx),
+                || oneshot_pingpong(&rt, pp, t),
+            );
         }
     }
     if want("sync") {
         let rt = ct();
-        report(&o, "sync", "mutex_try_lock_unlock", || mutex_try(d(5_000_000)));
-        report(&o, "sync", "mutex_lock_await_uncontended", || uncontended_await(&rt, d(2_000_000), false));
-        report(&o, "sync", "semaphore_acquire_uncontended", || uncontended_await(&rt, d(2_000_000), true));
-        report(&o, "sync", "mutex_contended_tasks_N10", || mutex_contended(&rt, pick(5, 2)));
+        report(&o, "sync", "mutex_try_lock_unlock", || {
+            mutex_try(d(5_000_000))
+        });
+        report(&o, "sync", "mutex_lock_await_uncontended", || {
+            uncontended_await(&rt, d(2_000_000), false)
+        });
+        report(&o, "sync", "semaphore_acquire_uncontended", || {
+            uncontended_await(&rt, d(2_000_000), true)
+        });
+        report(&o, "sync", "mutex_contended_tasks_N10", || {
+            mutex_contended(&rt, pick(5, 2))
+        });
         for (sfx, t) in [("", false), ("_in_task", true)] {
-            report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || notify_pingpong(&rt, if t { d(100_000) } else { d(50_000) }, t));
+            report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || {
+                notify_pingpong(&rt, if t { d(100_000) } else { d(50_000) }, t)
+            });
         }
     }
     if want("timers") {
         let rt = ct();
-        report(&o, "timers", "timer_arm_cancel", || timer_arm_cancel(&rt, d(200_000)));
+        report(&o, "timers", "timer_arm_cancel", || {
+            timer_arm_cancel(&rt, d(200_000))
+        });
         let rt = ct();
-        report(&o, "timers", "timer_arm_cancel_10k", || timer_arm_cancel_many(&rt, pick(15, 2)));
+        report(&o, "timers", "timer_arm_cancel_10k", || {
+            timer_arm_cancel_many(&rt, pick(15, 2))
+        });
     }
 }

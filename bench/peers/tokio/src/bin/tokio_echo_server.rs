@@ -51,7 +51,9 @@ async fn serve(addr: IpAddr, port: u16) {
         Ok(l) => l,
         Err(e) => die("bind", e),
     };
-    let local = listener.local_addr().unwrap_or_else(|e| die("getsockname", e));
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|e| die("getsockname", e));
     println!("listening on {}", local);
     let _ = std::io::stdout().flush();
     loop {
@@ -93,10 +95,17 @@ fn main() {
         b.worker_threads(threads);
         b
     };
-    let rt = builder.enable_all().build().unwrap_or_else(|e| die("runtime", e));
+    let rt = builder
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die("runtime", e));
     eprintln!(
         "tokio_echo_server: {}",
-        if threads == 1 { "current-thread runtime".to_string() } else { format!("multi-thread runtime ({} workers)", threads) }
+        if threads == 1 {
+            "current-thread runtime".to_string()
+        } else {
+            format!("multi-thread runtime ({} workers)", threads)
+        }
     );
     rt.block_on(serve(addr, port));
 }
