@@ -213,22 +213,12 @@ eddy_poll eddy_broadcast_recv_poll(eddy_broadcast_recv *f, eddy_cx *cx, int *out
     bool queued = !idle && w->state == EDDY__W_QUEUED;
     int rc = take_locked(f->rx, f->buf);
     if (rc == -EAGAIN) {
-        if (queued) {
-            eddy__waiter_check(&ch->q, w, "eddy_broadcast_recv");
-            eddy__waiter_refresh(w, cx->waker, &old);
-        } else {
-            w->arg = ch->gen;
-            eddy__waiter_enqueue(&ch->q, w, cx->waker);
-        }
+        eddy__waiter_park(&ch->q, w, queued, ch->gen, cx->waker, &old, "eddy_broadcast_recv");
         eddy__lock_release(&ch->lk);
         eddy_waker_drop(&old);
         return EDDY_PENDING;
     }
-    if (queued) {
-        eddy__waitq_remove(&ch->q, w);
-        old = w->waker;
-        w->waker = EDDY_WAKER_EMPTY;
-    }
+    eddy__waiter_leave(&ch->q, w, queued, &old);
     eddy__lock_release(&ch->lk);
     w->phase = EDDY__P_DONE;
     eddy_waker_drop(&old);
@@ -239,23 +229,8 @@ eddy_poll eddy_broadcast_recv_poll(eddy_broadcast_recv *f, eddy_cx *cx, int *out
 
 void eddy_broadcast_recv_drop(eddy_broadcast_recv *f)
 {
-    eddy__waiter *w = &f->w;
-    if (w->phase != EDDY__P_WAITING) {
-        w->phase = EDDY__P_DONE;
-        return;
-    }
-    struct eddy__bcast *ch = f->rx->ch;
-    eddy_waker mine = EDDY_WAKER_EMPTY;
-    eddy__lock_acquire(&ch->lk);
-    if (w->state == EDDY__W_QUEUED) {
-        eddy__waitq_remove(&ch->q, w);
-        mine = w->waker;
-        w->waker = EDDY_WAKER_EMPTY;
-    }
     /* WOKEN: nothing to pass on; every receiver has its own position. */
-    eddy__lock_release(&ch->lk);
-    w->phase = EDDY__P_DONE;
-    eddy_waker_drop(&mine);
+    eddy__waiter_cancel(&f->rx->ch->lk, &f->rx->ch->q, &f->w);
 }
 
 static eddy_poll recv_thunk(void *f, eddy_cx *cx, void *out)

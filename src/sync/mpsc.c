@@ -402,21 +402,12 @@ eddy_poll eddy_mpsc_recv_poll(eddy_mpsc_recv *f, eddy_cx *cx, int *out)
     bool queued = !idle && w->state == EDDY__W_QUEUED;
     int rc = recv_now_locked(ch, f->buf, &wake);
     if (rc == -EAGAIN) {
-        if (queued) {
-            eddy__waiter_check(&ch->recvq, w, "eddy_mpsc_recv");
-            eddy__waiter_refresh(w, cx->waker, &old);
-        } else {
-            eddy__waiter_enqueue(&ch->recvq, w, cx->waker);
-        }
+        eddy__waiter_park(&ch->recvq, w, queued, w->arg, cx->waker, &old, "eddy_mpsc_recv");
         eddy__lock_release(&ch->lk);
         eddy_waker_drop(&old);
         return EDDY_PENDING;
     }
-    if (queued) {
-        eddy__waitq_remove(&ch->recvq, w);
-        old = w->waker;
-        w->waker = EDDY_WAKER_EMPTY;
-    }
+    eddy__waiter_leave(&ch->recvq, w, queued, &old);
     eddy__lock_release(&ch->lk);
     w->phase = EDDY__P_DONE;
     eddy_waker_wake(&wake);

@@ -146,21 +146,12 @@ eddy_poll eddy_oneshot_recv_poll(eddy_oneshot_recv *f, eddy_cx *cx, int *out)
     bool queued = !idle && w->state == EDDY__W_QUEUED;
     int rc = take_locked(o, f->buf);
     if (rc == -EAGAIN) {
-        if (queued) {
-            eddy__waiter_check(&o->q, w, "eddy_oneshot_recv");
-            eddy__waiter_refresh(w, cx->waker, &old);
-        } else {
-            eddy__waiter_enqueue(&o->q, w, cx->waker);
-        }
+        eddy__waiter_park(&o->q, w, queued, w->arg, cx->waker, &old, "eddy_oneshot_recv");
         eddy__lock_release(&o->lk);
         eddy_waker_drop(&old);
         return EDDY_PENDING;
     }
-    if (queued) {
-        eddy__waitq_remove(&o->q, w);
-        old = w->waker;
-        w->waker = EDDY_WAKER_EMPTY;
-    }
+    eddy__waiter_leave(&o->q, w, queued, &old);
     eddy__lock_release(&o->lk);
     w->phase = EDDY__P_DONE;
     eddy_waker_drop(&old);

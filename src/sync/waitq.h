@@ -133,6 +133,49 @@ static inline void eddy__waiter_refresh(eddy__waiter *w, const eddy_waker *waker
 
 /* ---- wakers to call after unlocking ---------------------------------------- */
 
+/* With the lock held, for a future that must wait: it stays in the queue
+ * with cx's waker, or joins it (recording gen in w->arg).  The waker it
+ * replaced goes to *old, for the caller to drop after unlocking. */
+static inline void eddy__waiter_park(eddy__waitq *q, eddy__waiter *w, bool queued, uint32_t gen,
+                                     const eddy_waker *waker, eddy_waker *old, const char *what)
+{
+    if (queued) {
+        eddy__waiter_check(q, w, what);
+        eddy__waiter_refresh(w, waker, old);
+    } else {
+        w->arg = gen;
+        eddy__waiter_enqueue(q, w, waker);
+    }
+}
+
+/* With the lock held, for a future that got what it waited for: it leaves
+ * the queue if it is still in it, its waker moved to *old. */
+static inline void eddy__waiter_leave(eddy__waitq *q, eddy__waiter *w, bool queued, eddy_waker *old)
+{
+    if (queued) {
+        eddy__waitq_remove(q, w);
+        *old = w->waker;
+        w->waker = EDDY_WAKER_EMPTY;
+    }
+}
+
+/* The drop of a waiting future that has nothing to pass on (each receiver
+ * of a broadcast or watch has its own position): leave the queue if still
+ * in it, drop the waker after unlocking. */
+static inline void eddy__waiter_cancel(eddy__lock *lk, eddy__waitq *q, eddy__waiter *w)
+{
+    if (w->phase != EDDY__P_WAITING) {
+        w->phase = EDDY__P_DONE;
+        return;
+    }
+    eddy_waker mine = EDDY_WAKER_EMPTY;
+    eddy__lock_acquire(lk);
+    eddy__waiter_leave(q, w, w->state == EDDY__W_QUEUED, &mine);
+    eddy__lock_release(lk);
+    w->phase = EDDY__P_DONE;
+    eddy_waker_drop(&mine);
+}
+
 #define EDDY__WAKELIST_CAP 32
 
 typedef struct eddy__wakelist {

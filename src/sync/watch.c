@@ -198,22 +198,12 @@ eddy_poll eddy_watch_changed_poll(eddy_watch_changed *f, eddy_cx *cx, int *out)
     } else if (ch->txs == 0) {
         rc = -EDDY_ECLOSED;
     } else {
-        if (queued) {
-            eddy__waiter_check(&ch->q, w, "eddy_watch_changed");
-            eddy__waiter_refresh(w, cx->waker, &old);
-        } else {
-            w->arg = ch->gen;
-            eddy__waiter_enqueue(&ch->q, w, cx->waker);
-        }
+        eddy__waiter_park(&ch->q, w, queued, ch->gen, cx->waker, &old, "eddy_watch_changed");
         eddy__lock_release(&ch->lk);
         eddy_waker_drop(&old);
         return EDDY_PENDING;
     }
-    if (queued) {
-        eddy__waitq_remove(&ch->q, w);
-        old = w->waker;
-        w->waker = EDDY_WAKER_EMPTY;
-    }
+    eddy__waiter_leave(&ch->q, w, queued, &old);
     eddy__lock_release(&ch->lk);
     w->phase = EDDY__P_DONE;
     eddy_waker_drop(&old);
@@ -224,22 +214,7 @@ eddy_poll eddy_watch_changed_poll(eddy_watch_changed *f, eddy_cx *cx, int *out)
 
 void eddy_watch_changed_drop(eddy_watch_changed *f)
 {
-    eddy__waiter *w = &f->w;
-    if (w->phase != EDDY__P_WAITING) {
-        w->phase = EDDY__P_DONE;
-        return;
-    }
-    struct eddy__watch *ch = f->rx->ch;
-    eddy_waker mine = EDDY_WAKER_EMPTY;
-    eddy__lock_acquire(&ch->lk);
-    if (w->state == EDDY__W_QUEUED) {
-        eddy__waitq_remove(&ch->q, w);
-        mine = w->waker;
-        w->waker = EDDY_WAKER_EMPTY;
-    }
-    eddy__lock_release(&ch->lk);
-    w->phase = EDDY__P_DONE;
-    eddy_waker_drop(&mine);
+    eddy__waiter_cancel(&f->rx->ch->lk, &f->rx->ch->q, &f->w);
 }
 
 static eddy_poll changed_thunk(void *f, eddy_cx *cx, void *out)
