@@ -199,6 +199,43 @@ static eddy_poll res_root_poll(struct res_root *t, eddy_cx *cx, int *out)
 }
 EDDY_CORO_VT(res_root_vt, struct res_root, int, res_root_poll);
 
+/* Section 5's root: spawns the gated task, then waits (on a pool thread,
+ * not the runtime's) until its job has started, so the runtime is freed
+ * while that job is certainly running. */
+struct started_wait {
+    int ok;
+};
+static void wait_started_fn(void *p)
+{
+    struct started_wait *w = p;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 20;
+    int r;
+    while ((r = sem_timedwait(&started, &ts)) != 0 && errno == EINTR)
+        ;
+    w->ok = r == 0;
+}
+
+struct shut_root {
+    eddy_coro co;
+    eddy_blocking bl;
+    struct started_wait res;
+    int rc;
+};
+static eddy_poll shut_root_poll(struct shut_root *t, eddy_cx *cx, int *out)
+{
+    EDDY_BEGIN(&t->co, cx);
+    CHECK_OK(eddy_spawn_local(&gated_vt, &(struct gated_task){0}, NULL));
+    EDDY_AWAIT(&t->rc, eddy_blocking, &t->bl, wait_started_fn, &(struct started_wait){0},
+               sizeof(struct started_wait), &t->res);
+    CHECK_OK(t->rc);
+    CHECK_MSG(t->res.ok, "the gated job did not start within 20 s");
+    *out = 0;
+    EDDY_END();
+}
+EDDY_CORO_VT(shut_root_vt, struct shut_root, int, shut_root_poll);
+
 static void *noop_thread(void *arg) { return arg; }
 
 static int threads_alive(void)
@@ -281,11 +318,10 @@ int main(void)
         atomic_store(&finished, 0);
         eddy_rt *rt;
         CHECK_OK(eddy_rt_new(&rt, NULL));
-        CHECK_OK(eddy_spawn(rt, &gated_vt, &(struct gated_task){0}, NULL));
-        struct sum_task t = {.n = 10}; /* drives the runtime until the gated job started */
-        long out = 0;
-        CHECK_OK(eddy_block_on(rt, &sum_vt, &t, &out));
-        wait_sem(&started);
+        struct shut_root sr = {0};
+        int sout = -1;
+        CHECK_OK(eddy_block_on(rt, &shut_root_vt, &sr, &sout));
+        CHECK_EQ(sout, 0);
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
         eddy_rt_free(rt);
