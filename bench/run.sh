@@ -171,6 +171,16 @@ micro_table() {
         }' "$MICRO"
 }
 
+# ---- 2b. idle memory per task (eddy) -------------------------------------------
+echo
+echo "== idle memory per task: RSS growth / N, each task waiting for ever"
+IDLE_N=1000000
+[ -n "$QUICK" ] && IDLE_N=200000
+if ! "$B/bench_idle" -n "$IDLE_N" | tee "$BUILD/bench-idle.log"; then
+    echo "!! bench_idle failed" >&2
+    status=1
+fi
+
 # ---- 3. echo -----------------------------------------------------------------
 echo
 echo "== echo: eddy beside epoll, thread-per-connection, Tokio, Go, libuv"
