@@ -128,7 +128,7 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
     if (eddy_tcp_open(&c->sock, c->fd) < 0)
         EDDY_RETURN(); /* the cleanup closes c->fd */
     c->fd = -1;
-    eddy_tcp_set_nodelay(&c->sock, true);
+    /* No TCP_NODELAY: the reference servers do not set it either. */
     for (;;) {
         /* Idle: wait with no buffer. */
         EDDY_AWAIT(&c->rc, eddy_readable, &c->op.readable, &c->sock.io);
