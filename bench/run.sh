@@ -16,11 +16,13 @@
 #      the table gives the median over the rounds, and each peer's ratio to
 #      eddy as the median of the per-round ratios (peer / eddy, so > 1
 #      means the peer takes longer).
+#   2b. Idle memory per task: bench_idle beside tokio_bench -g idle and
+#      go_bench -g idle, the same N (1,000,000; QUICK: 200,000), one table.
 #   3. bench/echo.sh: the echo servers, interleaved (see there).
 #   4. bench/plot.sh (full run, or PLOT=1): throughput and CPU against the
 #      connection count, and the microbenchmarks, as PNGs in docs/img/.
-#   5. The summary: machine, versions, the microbenchmark table and the
-#      echo table, in markdown (what docs/benchmarks.md shows).
+#   5. The summary: machine, versions, the microbenchmark table, the idle
+#      memory table and the echo table, in markdown (what docs/benchmarks.md shows).
 #
 # Environment: EDDY_BUILD_DIR (set by the Makefile: the Release build),
 # QUICK, ROUNDS, PLOT (1: plots even with QUICK; 0: never), NO_PEERS=1 (eddy
@@ -171,15 +173,65 @@ micro_table() {
         }' "$MICRO"
 }
 
-# ---- 2b. idle memory per task (eddy) -------------------------------------------
+# ---- 2b. idle memory per task: eddy, Tokio, Go ------------------------------------
+# bench/bench_idle.c and its peers (tokio_bench -g idle, go_bench -g idle):
+# N tasks (goroutines) that each wait for ever, on a one-hour timer or on a
+# never-notified Notify (a never-closed channel); each case in a fresh
+# process; RSS growth / N.  One run each: the figure barely moves.
 echo
 echo "== idle memory per task: RSS growth / N, each task waiting for ever"
 IDLE_N=1000000
 [ -n "$QUICK" ] && IDLE_N=200000
-if ! "$B/bench_idle" -n "$IDLE_N" | tee "$BUILD/bench-idle.log"; then
-    echo "!! bench_idle failed" >&2
-    status=1
-fi
+IDLE_LOG=$BUILD/bench-idle.log      # every program's own output
+IDLE_TABLE_FILE=$WORK/idle_table
+: >"$IDLE_LOG"
+idle_run() { # command...: runs it, its output to the terminal and the log
+    local out
+    if ! out=$("${LIMIT[@]}" "$@" 2>&1); then
+        echo "!! '$*' failed:" >&2
+        tail -n 5 <<<"$out" >&2
+        status=1
+    fi
+    printf '%s\n' "$out" | tee -a "$IDLE_LOG"
+}
+idle_run "$B/bench_idle" -n "$IDLE_N"
+peer_ok tokio && idle_run "$P/tokio_bench" -g idle -n "$IDLE_N"
+peer_ok go && idle_run "$P/go_bench" -g idle -n "$IDLE_N"
+# The table: bytes per idle task, and "(N.NNx)": peer / eddy (> 1: the peer
+# takes more memory).
+idle_table() {
+    local hdr_t="Tokio ${VER[tokio]:-}" hdr_g="Go ${VER[go]:-}"
+    echo "| case | eddy | $hdr_t | $hdr_g |"
+    echo "|---|---:|---:|---:|"
+    awk '
+        /^RESULT name=/ {
+            name = ""; v = ""
+            for (i = 2; i <= NF; i++) {
+                if ($i ~ /^name=/) name = substr($i, 6)
+                if ($i ~ /^bytes_per_task=/) v = substr($i, 16)
+            }
+            if (name == "" || v == "") next
+            impl = "eddy"
+            if (name ~ /^tokio_/) { impl = "tokio"; name = substr(name, 7) }
+            else if (name ~ /^go_/) { impl = "go"; name = substr(name, 4) }
+            if (!(name in seen)) { seen[name] = 1; order[++n] = name }
+            val[impl, name] = v
+        }
+        function cell(impl, c) {
+            if (!((impl, c) in val)) return "-"
+            if (impl == "eddy" || !(("eddy", c) in val) || val["eddy", c] <= 0) return val[impl, c]
+            return sprintf("%s (%.2fx)", val[impl, c], val[impl, c] / val["eddy", c])
+        }
+        END {
+            for (i = 1; i <= n; i++)
+                printf "| %s | %s | %s | %s |\n", order[i], cell("eddy", order[i]), cell("tokio", order[i]), cell("go", order[i])
+        }' "$IDLE_LOG"
+}
+idle_table >"$IDLE_TABLE_FILE"
+echo
+echo "bytes per idle task, N=$IDLE_N (peer / eddy):"
+echo
+cat "$IDLE_TABLE_FILE"
 
 # ---- 3. echo -----------------------------------------------------------------
 echo
@@ -217,6 +269,11 @@ echo "median of 7 repetitions); (N.NNx) = peer / eddy, median of per-round ratio
 echo "\"in a task\": the same work in a spawned task that block_on only joins (Tokio's fast path)."
 echo
 micro_table
+echo
+echo "Idle memory: resident bytes per task waiting for ever, N=$IDLE_N (bench_idle and its"
+echo "peers; each case in a fresh process); (N.NNx) = peer / eddy: > 1, eddy takes less."
+echo
+cat "$IDLE_TABLE_FILE"
 echo
 echo "Echo:"
 echo

@@ -42,16 +42,31 @@
 //	group timers
 //	  timer_arm_cancel              time.NewTimer(1 s) + Stop
 //	  timer_arm_cancel_10k          10,000 NewTimer(1 s + i ms), then Stop all
+//	group idle (only with -g idle; not timed: memory per idle goroutine, the
+//	            peer of bench/bench_idle.c)
+//	  idle_task_timer   N goroutines each blocked in time.Sleep(time.Hour)
+//	  idle_task_notify  N goroutines each blocked receiving from one shared
+//	                    channel that is never closed
+//	  main starts the N goroutines (a runtime.Gosched() every 4,096), waits
+//	  until each has started (a sync.WaitGroup each marks done just before
+//	  it blocks), yields a few times more, and prints RESULT
+//	  name=go_idle_task_timer bytes_per_task=.. n=N: the growth of the
+//	  resident set (/proc/self/statm) divided by N.  Without -c, each case
+//	  runs in a fresh process (this program again, with -c).  -n N sets N
+//	  (default 1,000,000; -q: 200,000).
 //
-// Usage: go_bench [-q] [-g spawn|yield|chan|sync|timers] [-c CASE] [-threads N]
+// Usage: go_bench [-q] [-g spawn|yield|chan|sync|timers|idle] [-c CASE] [-n N] [-threads N]
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -63,6 +78,7 @@ var (
 	group   = flag.String("g", "", "run only this group (spawn, yield, chan, sync)")
 	only    = flag.String("c", "", "run only this case")
 	threads = flag.Int("threads", 1, "GOMAXPROCS")
+	idleN   = flag.Int("n", 0, "idle group: number of goroutines (default 1,000,000; -q: 200,000)")
 )
 
 func d(full int) int {
@@ -385,9 +401,110 @@ func timerArmCancelMany(reps int) float64 {
 	return perOp(t0, reps*many)
 }
 
+// ---- idle: memory per idle goroutine ------------------------------------------
+
+// rssBytes is the resident set, from /proc/self/statm (as bench_idle.c reads it).
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+// idleCase starts n goroutines that each block for ever and returns the
+// resident set before and after, all of them blocked.
+func idleCase(c string, n int) (int64, int64) {
+	timer := c == "idle_task_timer"
+	never := make(chan struct{}) // never closed, never sent to
+	var started sync.WaitGroup
+	started.Add(n)
+	runtime.GC()
+	rss0 := rssBytes()
+	for i := 0; i < n; i++ {
+		if timer {
+			go func() {
+				started.Done()
+				time.Sleep(time.Hour)
+			}()
+		} else {
+			go func() {
+				started.Done()
+				<-never
+			}()
+		}
+		if i&4095 == 4095 {
+			runtime.Gosched() // let them run and block
+		}
+	}
+	started.Wait()
+	for i := 0; i < 3; i++ {
+		runtime.Gosched()
+	}
+	rss1 := rssBytes()
+	runtime.KeepAlive(never)
+	return rss0, rss1
+}
+
+func idleGroup() int {
+	n := *idleN
+	if n == 0 {
+		n = 1000000
+		if *quick {
+			n = 200000
+		}
+	}
+	if n < 1000 {
+		n = 1000
+	}
+	cases := []string{"idle_task_timer", "idle_task_notify"}
+	if *only != "" {
+		c := strings.TrimPrefix(*only, "go_")
+		if c != cases[0] && c != cases[1] {
+			fmt.Fprintf(os.Stderr, "go_bench: no idle case %s\n", c)
+			return 2
+		}
+		rss0, rss1 := idleCase(c, n)
+		per := float64(rss1-rss0) / float64(n)
+		fmt.Printf("go_%-18s %d goroutines  RSS growth %.1f MiB = %.0f B/task\n", c, n,
+			float64(rss1-rss0)/1048576, per)
+		fmt.Printf("RESULT name=go_%s bytes_per_task=%.0f n=%d\n", c, per, n)
+		os.Stdout.Sync()
+		os.Exit(0) // n goroutines stay blocked: exit without waiting for them
+	}
+	// Each case in a fresh process: this program again, with -c.
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go_bench: %v\n", err)
+		return 1
+	}
+	bad := 0
+	for _, c := range cases {
+		cmd := exec.Command(exe, "-g", "idle", "-c", c, "-n", strconv.Itoa(n), "-threads", strconv.Itoa(*threads))
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "go_bench: idle case %s: %v\n", c, err)
+			bad = 1
+		}
+	}
+	return bad
+}
+
 func main() {
 	flag.Parse()
 	runtime.GOMAXPROCS(*threads)
+	if *group == "idle" {
+		// Not a timed group, and only when asked for: one process per case.
+		os.Exit(idleGroup())
+	}
 	q := ""
 	if *quick {
 		q = " (quick)"

@@ -53,7 +53,20 @@
 //!                           registers: Pending), dropped (cancelled)
 //!     timer_arm_cancel_10k  10,000 sleeps (1 s + i ms) armed, then dropped
 //!
-//! Usage: tokio_bench [-q] [-g spawn|yield|chan|sync|timers] [-c CASE]
+//!   group idle (only with -g idle; not timed: memory per idle task, the
+//!               peer of bench/bench_idle.c)
+//!     idle_task_timer   N tasks each awaiting sleep(3600 s)
+//!     idle_task_notify  N tasks each awaiting notified() on one shared
+//!                       Arc<Notify> that is never notified
+//!     Current-thread runtime; block_on's root spawns the N tasks (detached,
+//!     a yield_now() every 4,096), then yields until every task has been
+//!     polled once (each bumps a static counter before it awaits), and
+//!     prints RESULT name=tokio_idle_task_timer bytes_per_task=.. n=N: the
+//!     growth of the resident set (/proc/self/statm) divided by N.  Without
+//!     -c, each case runs in a fresh process (this program again, with -c).
+//!     -n N sets N (default 1,000,000; -q: 200,000).
+//!
+//! Usage: tokio_bench [-q] [-g spawn|yield|chan|sync|timers|idle] [-c CASE] [-n N]
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
@@ -72,6 +85,7 @@ struct Opts {
     quick: bool,
     group: Option<String>,
     only: Option<String>,
+    n: Option<usize>,
 }
 
 fn report(o: &Opts, group: &str, name: &str, mut f: impl FnMut() -> f64) {
@@ -534,11 +548,125 @@ fn timer_arm_cancel_many(rt: &Runtime, reps: usize) -> f64 {
     dt
 }
 
+// ---- idle: memory per idle task ------------------------------------------------
+
+extern "C" {
+    fn sysconf(name: i32) -> i64;
+}
+const SC_PAGESIZE: i32 = 30; // _SC_PAGESIZE on Linux
+
+/// The resident set, from /proc/self/statm (as bench_idle.c reads it).
+fn rss_bytes() -> i64 {
+    let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: i64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(-1);
+    pages * unsafe { sysconf(SC_PAGESIZE) }
+}
+
+static IDLE_STARTED: AtomicUsize = AtomicUsize::new(0);
+static IDLE_FUTURE: AtomicUsize = AtomicUsize::new(0); // the spawned future's size
+
+/// One idle case in this process: (RSS before, RSS after) spawning n tasks
+/// that each wait for ever, all of them polled once.
+fn idle_case(case: &str, n: usize) -> (i64, i64) {
+    let timer = case == "idle_task_timer";
+    let rt = ct();
+    let notify = Arc::new(Notify::new());
+    let r = rt.block_on(async {
+        let rss0 = rss_bytes();
+        for i in 0..n {
+            if timer {
+                let f = async {
+                    IDLE_STARTED.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                };
+                IDLE_FUTURE.store(std::mem::size_of_val(&f), Ordering::Relaxed);
+                tokio::spawn(f);
+            } else {
+                let nt = notify.clone();
+                let f = async move {
+                    IDLE_STARTED.fetch_add(1, Ordering::Relaxed);
+                    nt.notified().await;
+                };
+                IDLE_FUTURE.store(std::mem::size_of_val(&f), Ordering::Relaxed);
+                tokio::spawn(f);
+            }
+            if i & 4095 == 4095 {
+                yield_now().await; // let them run and park
+            }
+        }
+        while IDLE_STARTED.load(Ordering::Relaxed) < n {
+            yield_now().await;
+        }
+        yield_now().await;
+        yield_now().await;
+        (rss0, rss_bytes())
+    });
+    std::mem::forget(rt); // the process exits next: no need to drop n tasks
+    r
+}
+
+fn idle_group(o: &Opts) -> i32 {
+    let n =
+        o.n.unwrap_or(if o.quick { 200_000 } else { 1_000_000 })
+            .max(1000);
+    let cases = ["idle_task_timer", "idle_task_notify"];
+    if let Some(c) = o.only.as_deref() {
+        let c = c.strip_prefix("tokio_").unwrap_or(c);
+        if !cases.contains(&c) {
+            eprintln!("tokio_bench: no idle case {}", c);
+            return 2;
+        }
+        let (rss0, rss1) = idle_case(c, n);
+        let per = (rss1 - rss0) as f64 / n as f64;
+        let fut = IDLE_FUTURE.load(Ordering::Relaxed);
+        println!(
+            "tokio_{:<18} {} tasks  future {} B  RSS growth {:.1} MiB = {:.0} B/task",
+            c,
+            n,
+            fut,
+            (rss1 - rss0) as f64 / 1048576.0,
+            per
+        );
+        println!(
+            "RESULT name=tokio_{} bytes_per_task={:.0} n={} future={}",
+            c, per, n, fut
+        );
+        let _ = std::io::stdout().flush();
+        return 0;
+    }
+    // Each case in a fresh process: this program again, with -c.
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("tokio_bench: current_exe: {}", e);
+            return 1;
+        }
+    };
+    let mut bad = 0;
+    for c in cases {
+        let _ = std::io::stdout().flush();
+        let ok = std::process::Command::new(&exe)
+            .args(["-g", "idle", "-c", c, "-n", &n.to_string()])
+            .status()
+            .map_or(false, |s| s.success());
+        if !ok {
+            eprintln!("tokio_bench: idle case {} failed", c);
+            bad = 1;
+        }
+    }
+    bad
+}
+
 fn main() {
     let mut o = Opts {
         quick: false,
         group: None,
         only: None,
+        n: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -546,11 +674,18 @@ fn main() {
             "-q" => o.quick = true,
             "-g" => o.group = args.next(),
             "-c" => o.only = args.next(),
+            "-n" => o.n = args.next().and_then(|v| v.parse().ok()),
             _ => {
-                eprintln!("usage: tokio_bench [-q] [-g spawn|yield|chan|sync|timers] [-c CASE]");
+                eprintln!(
+                    "usage: tokio_bench [-q] [-g spawn|yield|chan|sync|timers|idle] [-c CASE] [-n N]"
+                );
                 std::process::exit(2);
             }
         }
+    }
+    if o.group.as_deref() == Some("idle") {
+        // Not a timed group, and only when asked for: one process per case.
+        std::process::exit(idle_group(&o));
     }
     let q = o.quick;
     let pick = |full: usize, quick: usize| if q { quick } else { full };
