@@ -11,6 +11,8 @@
  *   CHECK_STR_CONTAINS(haystack, needle)
  *   CHECK_MSG(cond, fmt, ...)   with a printf-style explanation
  *   TEST_SKIP(fmt, ...)    prints "SKIP: ..." and exits 0
+ *   test_expect_abort(name, fn, needle)  fn must abort in a forked child
+ *                          with an "eddy:" message containing needle
  *   test_watchdog(secs)    a lost wake-up fails the test (SIGALRM, with a
  *                          message) instead of hanging until the harness's
  *                          timeout
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define EDDY_TEST_FAIL_(...)                                                                                  \
@@ -106,6 +109,57 @@ static inline void test_watchdog(unsigned secs)
 {
     signal(SIGALRM, eddy_test_on_alarm_);
     alarm(secs);
+}
+
+/* Runs fn in a forked child with stderr captured; the child must die of
+ * SIGABRT with a message that starts with "eddy:" and contains needle
+ * (how eddy_misuse reports API misuse). */
+static inline void test_expect_abort(const char *name, void (*fn)(void), const char *needle)
+{
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (dup2(fds[1], 2) < 0)
+            _exit(3);
+        close(fds[1]);
+        fn();
+        fprintf(stderr, "misuse was not detected\n");
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[8192];
+    size_t len = 0;
+    /* Read until EOF (the child exits) or the buffer is full. */
+    while (len < sizeof buf - 1) {
+        ssize_t r = read(fds[0], buf + len, sizeof buf - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    pid_t w;
+    do
+        w = waitpid(pid, &status, 0);
+    while (w < 0 && errno == EINTR);
+    CHECK_EQ(w, pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+              "%s: expected the child to abort; it %s %d; its stderr:\n%s", name,
+              WIFSIGNALED(status) ? "died of signal" : "exited with", WIFSIGNALED(status) ? WTERMSIG(status)
+                                                                                            : WEXITSTATUS(status),
+              buf);
+    CHECK_MSG(strstr(buf, needle) != NULL, "%s: message does not name the misuse (\"%s\"):\n%s", name, needle,
+              buf);
+    CHECK_MSG(strstr(buf, "eddy:") != NULL, "%s: message lacks the eddy: prefix:\n%s", name, buf);
+    printf("%s: aborted with: %s", name, buf);
 }
 
 #endif

@@ -186,67 +186,20 @@ static void joinset_small_buffer(void)
     (void)eddy_block_on(rt, &small_buf_vt, &t, &out);
 }
 
-/* ---- the harness ------------------------------------------------------------------ */
-
-static void expect_abort(const char *name, void (*fn)(void), const char *needle)
-{
-    int fds[2];
-    CHECK_EQ(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        if (dup2(fds[1], 2) < 0)
-            _exit(3);
-        close(fds[1]);
-        fn();
-        fprintf(stderr, "misuse was not detected\n");
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[8192];
-    size_t len = 0;
-    while (len < sizeof buf - 1) {
-        ssize_t r = read(fds[0], buf + len, sizeof buf - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    pid_t w;
-    do
-        w = waitpid(pid, &status, 0);
-    while (w < 0 && errno == EINTR);
-    CHECK_EQ(w, pid);
-    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-              "%s: expected the child to abort; it %s %d; its stderr:\n%s", name,
-              WIFSIGNALED(status) ? "died of signal" : "exited with",
-              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), buf);
-    CHECK_MSG(strstr(buf, needle) != NULL, "%s: message does not name the misuse (\"%s\"):\n%s", name, needle,
-              buf);
-    printf("%s: aborted with: %s", name, buf);
-}
-
 int main(void)
 {
     test_watchdog(60);
 #if EDDY_DEBUG
-    expect_abort("leaked clone, join completes", leaked_clone_at_completion, "outlived the child");
-    expect_abort("leaked clone, select dropped", leaked_clone_at_drop, "outlived the child");
-    expect_abort("poll after READY", poll_after_ready, "polled again after it returned EDDY_READY");
-    expect_abort("moved join", moved_join, "moved in memory");
+    test_expect_abort("leaked clone, join completes", leaked_clone_at_completion, "outlived the child");
+    test_expect_abort("leaked clone, select dropped", leaked_clone_at_drop, "outlived the child");
+    test_expect_abort("poll after READY", poll_after_ready, "polled again after it returned EDDY_READY");
+    test_expect_abort("moved join", moved_join, "moved in memory");
 #else
     printf("EDDY_DEBUG is 0: debug-only cases skipped\n");
 #endif
-    expect_abort("empty select", empty_select, "never complete");
-    expect_abort("try_join child without a status", try_join_not_a_status, "status");
-    expect_abort("JoinSet buffer too small", joinset_small_buffer, "larger than out_cap");
+    test_expect_abort("empty select", empty_select, "never complete");
+    test_expect_abort("try_join child without a status", try_join_not_a_status, "status");
+    test_expect_abort("JoinSet buffer too small", joinset_small_buffer, "larger than out_cap");
     printf("ok\n");
     return 0;
 }

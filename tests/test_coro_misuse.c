@@ -133,66 +133,16 @@ static void commit_wrong_vt(void)
     (void)eddy_spawn_commit(&freer_vt, frame, NULL);
 }
 
-/* ---- the harness ---------------------------------------------------------- */
-
-static void expect_abort(const char *name, void (*fn)(void), const char *needle)
-{
-    int fds[2];
-    CHECK_EQ(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        if (dup2(fds[1], 2) < 0)
-            _exit(3);
-        close(fds[1]);
-        fn();
-        fprintf(stderr, "misuse was not detected\n");
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[8192];
-    size_t len = 0;
-    /* Read until EOF (the child exits) or the buffer is full. */
-    while (len < sizeof buf - 1) {
-        ssize_t r = read(fds[0], buf + len, sizeof buf - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    pid_t w;
-    do
-        w = waitpid(pid, &status, 0);
-    while (w < 0 && errno == EINTR);
-    CHECK_EQ(w, pid);
-    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-              "%s: expected the child to abort; it %s %d; its stderr:\n%s", name,
-              WIFSIGNALED(status) ? "died of signal" : "exited with", WIFSIGNALED(status) ? WTERMSIG(status)
-                                                                                            : WEXITSTATUS(status),
-              buf);
-    CHECK_MSG(strstr(buf, needle) != NULL, "%s: message does not name the misuse (\"%s\"):\n%s", name, needle,
-              buf);
-    CHECK_MSG(strstr(buf, "eddy:") != NULL, "%s: message lacks the eddy: prefix:\n%s", name, buf);
-    printf("%s: aborted with: %s", name, buf);
-}
-
 int main(void)
 {
     test_watchdog(60);
-    expect_abort("yield inside a switch", yield_inside_switch, "switch");
-    expect_abort("eddy_rt_free inside the runtime", rt_free_inside, "inside a runtime");
+    test_expect_abort("yield inside a switch", yield_inside_switch, "switch");
+    test_expect_abort("eddy_rt_free inside the runtime", rt_free_inside, "inside a runtime");
 #if EDDY_DEBUG
-    expect_abort("poll after READY", poll_after_ready, "polled again after it returned EDDY_READY");
-    expect_abort("moved frame", moved_frame, "moved in memory");
-    expect_abort("moved frame dropped", moved_frame_dropped, "moved in memory");
-    expect_abort("commit with another vtable", commit_wrong_vt, "eddy_spawn_prepare");
+    test_expect_abort("poll after READY", poll_after_ready, "polled again after it returned EDDY_READY");
+    test_expect_abort("moved frame", moved_frame, "moved in memory");
+    test_expect_abort("moved frame dropped", moved_frame_dropped, "moved in memory");
+    test_expect_abort("commit with another vtable", commit_wrong_vt, "eddy_spawn_prepare");
     printf("test_coro_misuse: ok\n");
 #else
     (void)poll_after_ready;
