@@ -215,7 +215,11 @@ typedef struct eddy_broadcast_rx eddy_broadcast_rx;
  * with one sender and one receiver.  Returns 0, -EINVAL, -ENOMEM. */
 EDDY_API int eddy_broadcast_new(eddy_broadcast_tx **tx, eddy_broadcast_rx **rx, size_t elem_size, size_t capacity);
 
+/* A new sender handle for the same channel, stored in *out.  Returns 0 or
+ * -EINVAL. */
 EDDY_API int eddy_broadcast_tx_clone(eddy_broadcast_tx *tx, eddy_broadcast_tx **out);
+/* Releases a sender handle.  When the last one goes, receivers drain what
+ * is kept, then get -EDDY_ECLOSED.  NULL is a no-op. */
 EDDY_API void eddy_broadcast_tx_drop(eddy_broadcast_tx *tx);
 
 /* A new receiver that gets the values sent from now on.  0, -ENOMEM. */
@@ -267,7 +271,13 @@ typedef struct eddy_watch_rx eddy_watch_rx;
  * `initial` (which counts as seen by rx).  Returns 0, -EINVAL, -ENOMEM. */
 EDDY_API int eddy_watch_new(eddy_watch_tx **tx, eddy_watch_rx **rx, size_t elem_size, const void *initial);
 
+/* A new sender handle for the same channel, stored in *out.  Returns 0 or
+ * -EINVAL. */
 EDDY_API int eddy_watch_tx_clone(eddy_watch_tx *tx, eddy_watch_tx **out);
+/* Releases a sender handle.  When the last one goes, waiting and later
+ * eddy_watch_changed get -EDDY_ECLOSED once they have seen the last value
+ * (which stays readable).
+ * NULL is a no-op. */
 EDDY_API void eddy_watch_tx_drop(eddy_watch_tx *tx);
 
 /* Replaces the value and wakes every waiting receiver.  Returns 0, or

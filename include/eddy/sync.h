@@ -109,6 +109,9 @@ typedef struct eddy__sem_acquire {
     eddy__sem *sem;
 } eddy__sem_acquire;
 
+/* The FIFO semaphore engine behind Semaphore, Mutex and RwLock.  Exported
+ * only for the inline wrappers below, which document each operation; not
+ * for direct use. */
 EDDY_API void eddy__sem_init(eddy__sem *s, uint64_t permits);
 EDDY_API void eddy__sem_acquire_init(eddy__sem_acquire *f, eddy__sem *s, uint32_t n);
 EDDY_API eddy_poll eddy__sem_acquire_poll(eddy__sem_acquire *f, eddy_cx *cx, int *out);
@@ -318,8 +321,11 @@ typedef struct eddy_notify {
 
 #define EDDY_NOTIFY_INIT {{0}, 0, 0, 0, {NULL, NULL}}
 
+/* Initialises n (same as EDDY_NOTIFY_INIT).  A Notify owns no memory. */
 EDDY_API void eddy_notify_init(eddy_notify *n);
+/* Wakes the longest waiter, or stores one permit (see above).  Any thread. */
 EDDY_API void eddy_notify_one(eddy_notify *n);
+/* Wakes every eddy_notified that exists now (see above).  Any thread. */
 EDDY_API void eddy_notify_all(eddy_notify *n);
 
 /* Wait for a notification.  Output int (out may be NULL): 0.

@@ -65,7 +65,7 @@ int eddy_broadcast_new(eddy_broadcast_tx **tx, eddy_broadcast_rx **rx, size_t el
 
 static void bc_unref(struct eddy__bcast *ch)
 {
-    if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) == 1)
+    if (eddy__chan_unref(&ch->refs))
         free(ch);
 }
 
@@ -74,10 +74,7 @@ int eddy_broadcast_tx_clone(eddy_broadcast_tx *tx, eddy_broadcast_tx **out)
     if (!tx || !out)
         return -EINVAL;
     struct eddy__bcast *ch = BC(tx);
-    eddy__lock_acquire(&ch->lk);
-    ch->txs++;
-    eddy__lock_release(&ch->lk);
-    atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+    eddy__chan_tx_clone(&ch->lk, &ch->txs, &ch->refs);
     *out = tx;
     return 0;
 }
@@ -87,14 +84,8 @@ void eddy_broadcast_tx_drop(eddy_broadcast_tx *tx)
     if (!tx)
         return;
     struct eddy__bcast *ch = BC(tx);
-    eddy__wakelist wl;
-    eddy__wakelist_init(&wl);
-    eddy__lock_acquire(&ch->lk);
-    if (--ch->txs == 0)
-        eddy__waitq_release_all(&ch->q, &ch->lk, &wl, EDDY__W_WOKEN);
-    eddy__lock_release(&ch->lk);
-    eddy__wakelist_wake(&wl);
-    bc_unref(ch);
+    if (eddy__chan_tx_drop(&ch->lk, &ch->txs, &ch->refs, &ch->q))
+        free(ch);
 }
 
 /* A new receiver at position `from` (lock not held). */

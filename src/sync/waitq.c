@@ -151,3 +151,15 @@ int eddy__block_thread(eddy__poll_fn poll, void *fut, void *out)
         sched_yield();
     return 0;
 }
+
+bool eddy__chan_tx_drop(eddy__lock *lk, uint32_t *txs, _Atomic uint32_t *refs, eddy__waitq *q)
+{
+    eddy__wakelist wl;
+    eddy__wakelist_init(&wl);
+    eddy__lock_acquire(lk);
+    if (--*txs == 0)
+        eddy__waitq_release_all(q, lk, &wl, EDDY__W_WOKEN);
+    eddy__lock_release(lk);
+    eddy__wakelist_wake(&wl);
+    return eddy__chan_unref(refs);
+}

@@ -176,6 +176,30 @@ static inline void eddy__waiter_cancel(eddy__lock *lk, eddy__waitq *q, eddy__wai
     eddy_waker_drop(&mine);
 }
 
+/* ---- handles of broadcast and watch channels ----------------------------
+ * `refs` counts every sender and receiver handle: the channel is freed
+ * with the last one.  `txs` counts the senders: the last sender's drop ends
+ * the stream for every waiting receiver. */
+
+/* One more reference; true when the caller dropped the last one and must
+ * free the channel. */
+static inline bool eddy__chan_unref(_Atomic uint32_t *refs)
+{
+    return atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1;
+}
+
+static inline void eddy__chan_tx_clone(eddy__lock *lk, uint32_t *txs, _Atomic uint32_t *refs)
+{
+    eddy__lock_acquire(lk);
+    (*txs)++;
+    eddy__lock_release(lk);
+    atomic_fetch_add_explicit(refs, 1, memory_order_relaxed);
+}
+
+/* Drops a sender (waking every waiter if it was the last); returns true
+ * when the channel must be freed. */
+EDDY_HIDDEN bool eddy__chan_tx_drop(eddy__lock *lk, uint32_t *txs, _Atomic uint32_t *refs, eddy__waitq *q);
+
 #define EDDY__WAKELIST_CAP 32
 
 typedef struct eddy__wakelist {

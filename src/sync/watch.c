@@ -55,7 +55,7 @@ int eddy_watch_new(eddy_watch_tx **tx, eddy_watch_rx **rx, size_t elem_size, con
 
 static void wt_unref(struct eddy__watch *ch)
 {
-    if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) == 1)
+    if (eddy__chan_unref(&ch->refs))
         free(ch);
 }
 
@@ -64,10 +64,7 @@ int eddy_watch_tx_clone(eddy_watch_tx *tx, eddy_watch_tx **out)
     if (!tx || !out)
         return -EINVAL;
     struct eddy__watch *ch = WT(tx);
-    eddy__lock_acquire(&ch->lk);
-    ch->txs++;
-    eddy__lock_release(&ch->lk);
-    atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+    eddy__chan_tx_clone(&ch->lk, &ch->txs, &ch->refs);
     *out = tx;
     return 0;
 }
@@ -77,14 +74,8 @@ void eddy_watch_tx_drop(eddy_watch_tx *tx)
     if (!tx)
         return;
     struct eddy__watch *ch = WT(tx);
-    eddy__wakelist wl;
-    eddy__wakelist_init(&wl);
-    eddy__lock_acquire(&ch->lk);
-    if (--ch->txs == 0)
-        eddy__waitq_release_all(&ch->q, &ch->lk, &wl, EDDY__W_WOKEN);
-    eddy__lock_release(&ch->lk);
-    eddy__wakelist_wake(&wl);
-    wt_unref(ch);
+    if (eddy__chan_tx_drop(&ch->lk, &ch->txs, &ch->refs, &ch->q))
+        free(ch);
 }
 
 int eddy_watch_send(eddy_watch_tx *tx, const void *value)
