@@ -71,23 +71,33 @@ static inline void eddy__io_arm(struct eddy__io_src *s, uint32_t dir)
         eddy__io_rearm(s, s->interest | dir);
 }
 
-/* Called by a future after EAGAIN: forget the readiness for dir so the next
- * poll waits for a new edge. */
-static inline void eddy__io_clear(struct eddy__io_src *s, uint32_t dir) { s->ready &= ~dir; }
+/* The steps every I/O future shares (src/io/io.c, src/net/tcp.c). */
 
-/* Stores cx's waker for dir.  Returns true if the source is already ready
- * for dir (the caller should retry the syscall instead of waiting). */
-static inline bool eddy__io_wait(struct eddy__io_src *s, uint32_t dir, eddy_cx *cx)
+/* After EAGAIN: forget the readiness for dir (and that the descriptor is
+ * fresh), so the next attempt waits for a new event. */
+static inline void eddy__io_saw_eagain(struct eddy__io_src *s, uint32_t dir)
+{
+    s->ready &= ~dir;
+    s->fresh = 0;
+}
+
+/* Stores cx's waker for dir (arming a level-triggered source), marks the
+ * future as waiting and returns PENDING. */
+static inline eddy_poll eddy__io_wait_for(struct eddy__io_src *s, uint32_t dir, uint8_t *waiting, eddy_cx *cx)
 {
     eddy_waker_set(dir == EDDY__IO_READ ? &s->rd : &s->wr, cx->waker);
     eddy__io_arm(s, dir);
-    return (s->ready & dir) != 0;
+    *waiting = 1;
+    return EDDY_PENDING;
 }
 
-/* Drops the waker stored for dir if it is cx's (a cancelled future). */
-static inline void eddy__io_unwait(struct eddy__io_src *s, uint32_t dir)
+/* A waiting future's drop: its waker leaves the descriptor.  Safe on a
+ * future that never waited, finished, or whose descriptor was closed. */
+static inline void eddy__io_unwait(struct eddy__io_src *s, uint32_t dir, uint8_t *waiting)
 {
-    eddy_waker_drop(dir == EDDY__IO_READ ? &s->rd : &s->wr);
+    if (*waiting && s && s->registered)
+        eddy_waker_drop(dir == EDDY__IO_READ ? &s->rd : &s->wr);
+    *waiting = 0;
 }
 
 /* Dispatch used by backends: marks s ready for bits and wakes waiters. */

@@ -97,27 +97,6 @@ int eddy_io_close(eddy_io *io)
 
 static inline bool may_try(const eddy_io *io, uint32_t dir) { return (io->ready & dir) || io->fresh; }
 
-static inline void saw_eagain(eddy_io *io, uint32_t dir)
-{
-    io->ready &= ~dir;
-    io->fresh = 0;
-}
-
-static inline eddy_poll wait_for(eddy_io *io, uint32_t dir, uint8_t *waiting, eddy_cx *cx)
-{
-    eddy_waker_set(dir == EDDY__IO_READ ? &io->rd : &io->wr, cx->waker);
-    eddy__io_arm(io, dir);
-    *waiting = 1;
-    return EDDY_PENDING;
-}
-
-static inline void unwait(eddy_io *io, uint32_t dir, uint8_t *waiting)
-{
-    if (*waiting && io && io->registered)
-        eddy_waker_drop(dir == EDDY__IO_READ ? &io->rd : &io->wr);
-    *waiting = 0;
-}
-
 static inline ssize_t sys_read(eddy_io *io, void *buf, size_t len)
 {
     ssize_t n;
@@ -204,7 +183,7 @@ ssize_t eddy_io_try_read(eddy_io *io, void *buf, size_t len)
         return -EBADF;
     ssize_t n = sys_read(io, buf, len);
     if (EAGAIN_OR_WOULDBLOCK(n)) {
-        saw_eagain(io, EDDY__IO_READ);
+        eddy__io_saw_eagain(io, EDDY__IO_READ);
         return -EAGAIN;
     }
     after_read(io, n, len);
@@ -217,7 +196,7 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
         return -EBADF;
     ssize_t n = sys_write(io, buf, len);
     if (EAGAIN_OR_WOULDBLOCK(n)) {
-        saw_eagain(io, EDDY__IO_WRITE);
+        eddy__io_saw_eagain(io, EDDY__IO_WRITE);
         return -EAGAIN;
     }
     return n;
@@ -241,9 +220,9 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
                 *(out) = n_;                                                                       \
                 return EDDY_READY;                                                                 \
             }                                                                                      \
-            saw_eagain(io_, dir);                                                                  \
+            eddy__io_saw_eagain(io_, dir);                                                                  \
         }                                                                                          \
-        return wait_for(io_, dir, &(f)->waiting, cx);                                              \
+        return eddy__io_wait_for(io_, dir, &(f)->waiting, cx);                                              \
     } while (0)
 
 static inline ssize_t read_once(eddy_io *io, void *buf, size_t len)
@@ -269,7 +248,7 @@ eddy_poll eddy_read_poll(eddy_read *f, eddy_cx *cx, ssize_t *out)
 {
     ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, read_once(io_, f->buf, f->len));
 }
-void eddy_read_drop(eddy_read *f) { unwait(f->io, EDDY__IO_READ, &f->waiting); }
+void eddy_read_drop(eddy_read *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
 void eddy_write_init(eddy_write *f, eddy_io *io, const void *buf, size_t len)
 {
@@ -279,7 +258,7 @@ eddy_poll eddy_write_poll(eddy_write *f, eddy_cx *cx, ssize_t *out)
 {
     ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_write(io_, f->buf, f->len));
 }
-void eddy_write_drop(eddy_write *f) { unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+void eddy_write_drop(eddy_write *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
 
 void eddy_readv_init(eddy_readv *f, eddy_io *io, const struct iovec *iov, int iovcnt)
 {
@@ -289,7 +268,7 @@ eddy_poll eddy_readv_poll(eddy_readv *f, eddy_cx *cx, ssize_t *out)
 {
     ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, readv_once(io_, f->iov, f->iovcnt));
 }
-void eddy_readv_drop(eddy_readv *f) { unwait(f->io, EDDY__IO_READ, &f->waiting); }
+void eddy_readv_drop(eddy_readv *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
 void eddy_writev_init(eddy_writev *f, eddy_io *io, const struct iovec *iov, int iovcnt)
 {
@@ -299,7 +278,7 @@ eddy_poll eddy_writev_poll(eddy_writev *f, eddy_cx *cx, ssize_t *out)
 {
     ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_writev(io_, f->iov, f->iovcnt));
 }
-void eddy_writev_drop(eddy_writev *f) { unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+void eddy_writev_drop(eddy_writev *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
 
 /* ---- loops ---------------------------------------------------------------- */
 
@@ -318,14 +297,14 @@ eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
     }
     while (f->done < f->len) {
         if (!may_try(io, EDDY__IO_WRITE))
-            return wait_for(io, EDDY__IO_WRITE, &f->waiting, cx);
+            return eddy__io_wait_for(io, EDDY__IO_WRITE, &f->waiting, cx);
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
         ssize_t n = sys_write(io, f->buf + f->done, f->len - f->done);
         if (n >= 0) {
             f->done += (size_t)n;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
-            saw_eagain(io, EDDY__IO_WRITE);
+            eddy__io_saw_eagain(io, EDDY__IO_WRITE);
         } else {
             f->waiting = 0;
             *out = n;
@@ -337,7 +316,7 @@ eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
     return EDDY_READY;
 }
 
-void eddy_write_all_drop(eddy_write_all *f) { unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+void eddy_write_all_drop(eddy_write_all *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
 
 void eddy_read_exact_init(eddy_read_exact *f, eddy_io *io, void *buf, size_t len)
 {
@@ -354,7 +333,7 @@ eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
     }
     while (f->done < f->len) {
         if (!may_try(io, EDDY__IO_READ))
-            return wait_for(io, EDDY__IO_READ, &f->waiting, cx);
+            return eddy__io_wait_for(io, EDDY__IO_READ, &f->waiting, cx);
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
         ssize_t n = sys_read(io, f->buf + f->done, f->len - f->done);
@@ -366,7 +345,7 @@ eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
             *out = -EPIPE;
             return EDDY_READY;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
-            saw_eagain(io, EDDY__IO_READ);
+            eddy__io_saw_eagain(io, EDDY__IO_READ);
         } else {
             f->waiting = 0;
             *out = n;
@@ -378,7 +357,7 @@ eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
     return EDDY_READY;
 }
 
-void eddy_read_exact_drop(eddy_read_exact *f) { unwait(f->io, EDDY__IO_READ, &f->waiting); }
+void eddy_read_exact_drop(eddy_read_exact *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
 /* ---- readiness ------------------------------------------------------------ */
 
@@ -400,7 +379,7 @@ eddy_poll eddy_ready_poll(eddy_ready *f, eddy_cx *cx, int *out)
             *out = 0;
         return EDDY_READY;
     }
-    return wait_for(io, f->dir, &f->waiting, cx);
+    return eddy__io_wait_for(io, f->dir, &f->waiting, cx);
 }
 
-void eddy_ready_drop(eddy_ready *f) { unwait(f->io, f->dir, &f->waiting); }
+void eddy_ready_drop(eddy_ready *f) { eddy__io_unwait(f->io, f->dir, &f->waiting); }

@@ -176,11 +176,8 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
         retry = true;
     }
     for (;;) {
-        if (!retry && !(io->ready & EDDY__IO_READ) && !io->fresh) {
-            eddy_waker_set(&io->rd, cx->waker);
-            f->waiting = 1;
-            return EDDY_PENDING;
-        }
+        if (!retry && !(io->ready & EDDY__IO_READ) && !io->fresh)
+            return eddy__io_wait_for(io, EDDY__IO_READ, &f->waiting, cx);
         retry = false;
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
@@ -203,8 +200,7 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
             continue;
         }
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            io->ready &= ~EDDY__IO_READ;
-            io->fresh = 0;
+            eddy__io_saw_eagain(io, EDDY__IO_READ);
             continue; /* goes to wait */
         }
         if (out_of_resources(e)) {
@@ -237,9 +233,7 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
 
 void eddy_accept_drop(eddy_accept *f)
 {
-    if (f->waiting && f->l && f->l->io.registered)
-        eddy_waker_drop(&f->l->io.rd);
-    f->waiting = 0;
+    eddy__io_unwait(f->l ? &f->l->io : NULL, EDDY__IO_READ, &f->waiting);
     if (f->stalled) {
         eddy_sleep_drop(&f->backoff);
         f->stalled = 0;
@@ -368,9 +362,7 @@ eddy_poll eddy_connect_poll(eddy_connect *f, eddy_cx *cx, int *out)
         if (eddy_sleep_poll(&f->deadline, cx, &rc) == EDDY_READY)
             return conn_fail(f, rc < 0 ? rc : -ETIMEDOUT, out);
     }
-    eddy_waker_set(&io->wr, cx->waker);
-    f->waiting = 1;
-    return EDDY_PENDING;
+    return eddy__io_wait_for(io, EDDY__IO_WRITE, &f->waiting, cx);
 }
 
 void eddy_connect_drop(eddy_connect *f)
