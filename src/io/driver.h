@@ -21,7 +21,7 @@ enum {
  * kept per direction with a waker per direction, so one task may read while
  * another writes.  Level-triggered sources are re-armed by the kernel;
  * edge-triggered ones keep their readiness bit until a syscall returns
- * EAGAIN, when the future clears it (eddy__io_clear) and waits for the next
+ * EAGAIN, when the future clears it (eddy__io_saw_eagain) and waits for the next
  * edge.  A spurious readiness costs one EAGAIN and nothing else. */
 #define eddy__io_src eddy_io
 
