@@ -41,7 +41,6 @@ struct eddy__ct {
 
     struct eddy__task *owned;     /* every adopted task that has not ended */
     struct eddy__task *backlog;   /* remote spawns waiting for ring space */
-    struct eddy__task *current;   /* task being polled */
     size_t live;                  /* adopted tasks not ended */
     uint64_t adopted, local_freed;
 

@@ -302,11 +302,8 @@ static void task_ended(struct eddy__ct *ct, struct eddy__task *t)
 static void task_cancel(struct eddy__ct *ct, struct eddy__task *t)
 {
     t->state |= EDDY__T_CANCELLED;
-    struct eddy__task *prev = ct->current;
-    ct->current = t;
     if (t->vt->drop)
         t->vt->drop(eddy__task_frame(t));
-    ct->current = prev;
     ct->st.cancelled++;
     task_ended(ct, t);
 }
@@ -322,7 +319,6 @@ static void task_run(struct eddy__ct *ct, struct eddy__task *t)
     t->state = (s & ~(EDDY__T_SCHEDULED | EDDY__T_NOTIFIED)) | EDDY__T_RUNNING;
     eddy_waker w = {&task_waker_vt, t};
     eddy_cx cx = {&w, &ct->core};
-    ct->current = t;
     ct->core.budget = EDDY__BUDGET;
     ct->st.polls++;
 #if EDDY_DEBUG
@@ -338,7 +334,6 @@ static void task_run(struct eddy__ct *ct, struct eddy__task *t)
                        t->vt->name, (unsigned long long)(dt / 1000000u));
     }
 #endif
-    ct->current = NULL;
     if (r == EDDY_READY) {
         t->state |= EDDY__T_OUTPUT;
         if (t->vt->drop)
