@@ -22,6 +22,9 @@
  * Usage: bench_chan [-q]   (-q: fewer repetitions inside each run) */
 #include <eddy.h>
 
+#define BENCH_NAME "bench_chan"
+#include "bench_util.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -30,50 +33,8 @@
 #include <string.h>
 #include <time.h>
 
-#define RUNS 7
-
 static int g_quick;
 static eddy_rt *g_rt;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what, int rc)
-{
-    fprintf(stderr, "bench_chan: %s: %s\n", what, eddy_strerror(rc));
-    exit(2);
-}
-
-#define OK(expr)                                                                                              \
-    do {                                                                                                      \
-        int rc_ = (expr);                                                                                     \
-        if (rc_ != 0)                                                                                         \
-            die(#expr, rc_);                                                                                  \
-    } while (0)
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Runs fn RUNS times (after one warm-up); fn returns ns per op. */
-static void report(const char *name, double (*fn)(void))
-{
-    double r[RUNS];
-    (void)fn();
-    for (int i = 0; i < RUNS; i++)
-        r[i] = fn();
-    qsort(r, RUNS, sizeof r[0], cmp_double);
-    printf("%-34s median %9.1f ns/op   (min %.1f, max %.1f)\n", name, r[RUNS / 2], r[0], r[RUNS - 1]);
-    printf("RESULT name=%s ns_per_op=%.1f min=%.1f max=%.1f reps=%d\n", name, r[RUNS / 2], r[0], r[RUNS - 1],
-           RUNS);
-    fflush(stdout);
-}
 
 /* ---- mpsc uncontended ---------------------------------------------------------- */
 
