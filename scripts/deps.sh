@@ -17,11 +17,16 @@ set -euo pipefail
 # ---------------------------------------------------------------------------
 # The package lists: the one place to edit.  Debian package names.
 DEPS_BASE=(cmake make pkg-config libc6-dev)
-DEPS_TEST=()                                  # nothing extra yet
+# test: the real clients the example servers are checked with
+# (tests/test_*.sh): curl and wrk for http_server, redis-cli (redis-tools)
+# and redis-server (the reference replies) for redis_server, python3 for
+# scripted clients.
+DEPS_TEST=(curl wrk redis-tools redis-server python3)
 # bench: the peers of bench/peers/ (Tokio from Debian's packaged crates,
 # built offline with cargo; Go; libuv), perf for syscall counts is optional,
 # gnuplot-nox draws bench/plot.sh's PNGs, util-linux has taskset.
-DEPS_BENCH=(wrk libuv1-dev golang-go cargo librust-tokio-dev gnuplot-nox util-linux)
+# nginx-light (1 worker) and redis-server are the HTTP and redis peers.
+DEPS_BENCH=(wrk libuv1-dev golang-go cargo librust-tokio-dev gnuplot-nox util-linux nginx-light redis-server redis-tools)
 DEPS_MODELS=(spin)
 # clang's sanitizer runtime, for CC=clang with SANITIZE set (gcc's come with gcc).
 DEPS_CLANG_SANITIZE=(libclang-rt-@CLANG_MAJOR@-dev)
@@ -33,6 +38,8 @@ declare -A PKG_COMMAND=(
     [cmake]=cmake [make]=make [pkg-config]=pkg-config [pkgconf]=pkg-config
     [gcc]=gcc [clang]=clang [wrk]=wrk [golang-go]=go [spin]=spin
     [cargo]=cargo [gnuplot-nox]=gnuplot [util-linux]=taskset
+    [curl]=curl [redis-tools]=redis-cli [redis-server]=redis-server [python3]=python3
+    [nginx-light]=nginx
 )
 # ---------------------------------------------------------------------------
 
