@@ -31,7 +31,9 @@ typedef struct eddy_rt_builder {
      * queue while tasks are runnable (fairness); 0 = 61 */
     unsigned event_interval;
     /* start with the clock paused: timers advance only by eddy_time_advance
-     * or, when every task is idle, automatically to the next deadline */
+     * or, when every task is idle, automatically to the next deadline
+     * (current-thread runtime only: eddy_rt_new returns -EINVAL for the
+     * multi-thread one, whose idle moment no single thread can see) */
     bool start_paused;
     /* report a single poll that ran longer than this (0 = 100 ms; <0 off;
      * measured in debug builds) */
@@ -40,6 +42,14 @@ typedef struct eddy_rt_builder {
      * queued jobs before eddy_blocking waits for room (0 = 4096) */
     unsigned max_blocking_threads;
     unsigned blocking_queue;
+    /* multi-thread: tasks stay on the worker that spawned them (or, spawned
+     * from outside, on one picked in turn): no stealing, thread-per-core
+     * style.  Wakes from elsewhere go to the task's own worker. */
+    bool no_steal;
+    /* multi-thread: how long an idle worker keeps looking for work before
+     * it sleeps, in microseconds (0 = 30; <0 = never spin).  Waking a
+     * sleeping thread costs tens of microseconds on a virtual machine. */
+    int spin_before_park_us;
 } eddy_rt_builder;
 
 /* Builds a runtime.  b may be NULL for the defaults.  On success stores it

@@ -29,8 +29,16 @@ struct eddy__task {
     struct eddy__task *onext;  /* owned list: every task that has not ended */
     struct eddy__task *oprev;
     eddy_waker join_waker;     /* who awaits the join handle */
-    _Atomic uint32_t refs;
-    uint32_t state;            /* EDDY__T_* below, runtime thread only */
+    union {
+        /* current-thread runtime */
+        struct {
+            _Atomic uint32_t refs;
+            uint32_t state;    /* EDDY__T_* below, runtime thread only */
+        };
+        /* multi-thread runtime: flags and reference count in one word
+         * (EDDY__M_* in src/rt/mt.h) */
+        _Atomic uint64_t word;
+    };
 };
 
 _Static_assert(sizeof(struct eddy__task) == 64, "task header must stay 64 bytes");
@@ -87,12 +95,26 @@ static inline struct eddy__task *eddy__frame_task(void *frame, const eddy_future
     return (struct eddy__task *)((char *)frame - eddy__frame_offset(vt));
 }
 
+/* Every scheduler's shared part (the one a task's `sh` points to) starts
+ * with this, so flavour-neutral code (join handles) can tell them apart. */
+struct eddy__sh_hdr {
+    bool mt;
+};
+
+static inline bool eddy__task_is_mt(const struct eddy__task *t)
+{
+    return ((const struct eddy__sh_hdr *)(const void *)t->sh)->mt;
+}
+
+struct eddy__worker;
+
 /* ---- runtime core ------------------------------------------------------
  * What a leaf future may reach through cx->core: the driver and timers of
  * the runtime polling it. */
 struct eddy__core {
     struct eddy__shared *sh;
-    struct eddy__ct *sched;
+    struct eddy__ct *sched;        /* current-thread runtime, else NULL */
+    struct eddy__worker *worker;   /* multi-thread runtime's worker, else NULL */
     struct eddy__driver *driver;
     struct eddy__timers *timers;
     eddy_rt *rt;

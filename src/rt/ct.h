@@ -8,6 +8,7 @@
 /* The part of a scheduler that other threads may touch, and that outlives
  * the runtime while any task or waker still points at it. */
 struct eddy__shared {
+    struct eddy__sh_hdr hdr; /* mt = false */
     /* Treiber stack of tasks woken (or spawned) from other threads; the
      * runtime takes the whole stack at once.  EDDY__CLOSED after shutdown. */
     _Atomic(struct eddy__task *) remote;
@@ -63,9 +64,12 @@ struct eddy__ct {
 #define EDDY__CACHE_CLASSES 16
 #define EDDY__CACHE_MAX (512u * 1024u)
 
+struct eddy__mt;
+
 struct eddy_rt {
     eddy_rt_flavor flavor;
-    struct eddy__ct ct;
+    struct eddy__mt *mt; /* the multi-thread scheduler, or NULL */
+    struct eddy__ct ct;  /* the current-thread one (unused when mt) */
 };
 
 #endif

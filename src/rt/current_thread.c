@@ -4,6 +4,7 @@
  * only reference counts and the remote queue are shared.  See
  * docs/design/0003-task-and-scheduler.md. */
 #include "ct.h"
+#include "mt.h"
 
 #include "../io/driver.h"
 #include "blocking_pool.h"
@@ -486,13 +487,19 @@ int eddy_rt_new(eddy_rt **out, const eddy_rt_builder *b)
         b = &def;
     if (b->flavor != EDDY_RT_CURRENT_THREAD && b->flavor != EDDY_RT_MULTI_THREAD)
         return -EINVAL;
-    /* Until the multi-thread scheduler lands, both flavours run here. */
     eddy_rt *rt = calloc(1, sizeof *rt);
     if (!rt)
         return -ENOMEM;
     struct eddy__ct *ct = &rt->ct;
     rt->flavor = b->flavor;
     int err = -ENOMEM;
+    if (b->flavor == EDDY_RT_MULTI_THREAD) {
+        err = eddy__mt_new(rt, b);
+        if (err < 0)
+            goto fail_rt;
+        *out = rt;
+        return 0;
+    }
     struct eddy__shared *sh = calloc(1, sizeof *sh);
     if (!sh)
         goto fail_rt;
@@ -540,6 +547,11 @@ void eddy_rt_free(eddy_rt *rt)
 {
     if (!rt)
         return;
+    if (rt->mt) {
+        eddy__mt_free(rt);
+        free(rt);
+        return;
+    }
     struct eddy__ct *ct = &rt->ct;
     struct eddy__shared *sh = ct->sh;
     if (eddy__tls_core)
@@ -615,6 +627,8 @@ int eddy_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *out)
 {
     if (!rt || !vt || !fut)
         return -EINVAL;
+    if (rt->mt)
+        return eddy__mt_block_on(rt, vt, fut, out);
     if (eddy__tls_core)
         return -EDDY_EMISUSE;
     struct eddy__ct *ct = &rt->ct;
@@ -677,6 +691,8 @@ static int spawn_alloc(eddy_rt *rt, const eddy_future_vt *vt, struct eddy__task 
 {
     if (!rt || !vt || !vt->poll || (vt->align & (vt->align - 1)) || (vt->out_align & (vt->out_align - 1)))
         return -EINVAL;
+    if (rt->mt)
+        return eddy__mt_alloc(rt, vt, out);
     struct eddy__ct *ct = &rt->ct;
     if (on_runtime_thread(ct->sh) && ct->shutting_down)
         return -EDDY_ESHUTDOWN;
@@ -710,6 +726,8 @@ static int spawn_alloc(eddy_rt *rt, const eddy_future_vt *vt, struct eddy__task 
 /* Schedules a freshly allocated task from any thread. */
 static int spawn_start(struct eddy__task *t, eddy_join **jh)
 {
+    if (eddy__task_is_mt(t))
+        return eddy__mt_start(t, jh);
     struct eddy__shared *sh = t->sh;
     if (jh) {
         t->state |= EDDY__T_JOIN;
@@ -737,6 +755,15 @@ static int spawn_start(struct eddy__task *t, eddy_join **jh)
     return 0;
 }
 
+/* Frees a block that was allocated but never started. */
+static void spawn_discard(struct eddy__task *t)
+{
+    if (eddy__task_is_mt(t))
+        eddy__mt_discard(t);
+    else
+        free(t);
+}
+
 int eddy_spawn(eddy_rt *rt, const eddy_future_vt *vt, const void *init, eddy_join **jh)
 {
     if (!init)
@@ -748,7 +775,7 @@ int eddy_spawn(eddy_rt *rt, const eddy_future_vt *vt, const void *init, eddy_joi
     memcpy(eddy__task_frame(t), init, vt->size);
     err = spawn_start(t, jh);
     if (err < 0)
-        free(t); /* the frame is a copy: the caller still owns what it points to */
+        spawn_discard(t); /* the frame is a copy: the caller still owns what it points to */
     return err;
 }
 
@@ -770,14 +797,14 @@ int eddy_spawn_commit(const eddy_future_vt *vt, void *frame, eddy_join **jh)
         return -EINVAL;
     struct eddy__task *t = eddy__frame_task(frame, vt);
 #if EDDY_DEBUG
-    if (t->vt != vt || t->state != 0)
+    if (t->vt != vt || (eddy__task_is_mt(t) ? atomic_load(&t->word) != 0 : t->state != 0))
         eddy_misuse("eddy_spawn_commit", "frame was not returned by eddy_spawn_prepare with this vtable");
 #endif
     int err = spawn_start(t, jh);
     if (err < 0) {
         if (vt->drop)
             vt->drop(frame);
-        free(t);
+        spawn_discard(t);
     }
     return err;
 }
@@ -785,7 +812,7 @@ int eddy_spawn_commit(const eddy_future_vt *vt, void *frame, eddy_join **jh)
 void eddy_spawn_cancel(const eddy_future_vt *vt, void *frame)
 {
     if (vt && frame)
-        free(eddy__frame_task(frame, vt));
+        spawn_discard(eddy__frame_task(frame, vt));
 }
 
 eddy_rt *eddy_rt_current(void)
@@ -822,6 +849,8 @@ static inline struct eddy__task *jh_task(const eddy_join *jh, const char *what)
 
 eddy_poll eddy_join_poll(eddy_join *jh, eddy_cx *cx, void *out)
 {
+    if (jh && eddy__task_is_mt((struct eddy__task *)jh))
+        return eddy__mt_join_poll((struct eddy__task *)jh, cx, out);
     struct eddy__task *t = jh_task(jh, "eddy_join_poll");
     if (t->state & EDDY__T_ENDED) {
         if (out && (t->state & EDDY__T_OUTPUT) && t->vt->out_size)
@@ -835,6 +864,8 @@ eddy_poll eddy_join_poll(eddy_join *jh, eddy_cx *cx, void *out)
 
 int eddy_join_status(const eddy_join *jh)
 {
+    if (jh && eddy__task_is_mt((const struct eddy__task *)jh))
+        return eddy__mt_join_status((const struct eddy__task *)jh);
     const struct eddy__task *t = jh_task(jh, "eddy_join_status");
     if (!(t->state & EDDY__T_ENDED))
         return -EAGAIN;
@@ -843,11 +874,17 @@ int eddy_join_status(const eddy_join *jh)
 
 bool eddy_join_is_finished(const eddy_join *jh)
 {
+    if (jh && eddy__task_is_mt((const struct eddy__task *)jh))
+        return eddy__mt_join_status((const struct eddy__task *)jh) != -EAGAIN;
     return (jh_task(jh, "eddy_join_is_finished")->state & EDDY__T_ENDED) != 0;
 }
 
 void eddy_join_abort(eddy_join *jh)
 {
+    if (jh && eddy__task_is_mt((struct eddy__task *)jh)) {
+        eddy__mt_join_abort((struct eddy__task *)jh);
+        return;
+    }
     struct eddy__task *t = jh_task(jh, "eddy_join_abort");
     uint32_t s = t->state;
     if (s & (EDDY__T_ENDED | EDDY__T_CANCELLED))
@@ -863,6 +900,10 @@ void eddy_join_detach(eddy_join *jh)
 {
     if (!jh)
         return;
+    if (eddy__task_is_mt((struct eddy__task *)jh)) {
+        eddy__mt_join_detach((struct eddy__task *)jh);
+        return;
+    }
     struct eddy__task *t = jh_task(jh, "eddy_join_detach");
     t->state &= ~EDDY__T_JOIN;
     eddy_waker_drop(&t->join_waker);
@@ -874,6 +915,10 @@ void eddy_join_drop(eddy_join *jh)
 {
     if (!jh)
         return;
+    if (eddy__task_is_mt((struct eddy__task *)jh)) {
+        eddy__mt_join_drop((struct eddy__task *)jh);
+        return;
+    }
     struct eddy__task *t = jh_task(jh, "eddy_join_drop");
     eddy_waker_drop(&t->join_waker);
 }
@@ -882,6 +927,8 @@ int eddy_rt_stats_get(eddy_rt *rt, eddy_rt_stats *st)
 {
     if (!rt || !st)
         return -EINVAL;
+    if (rt->mt)
+        return eddy__mt_stats(rt, st);
     *st = rt->ct.st;
     st->spawned = rt->ct.adopted;
     st->alive = rt->ct.live;
