@@ -24,6 +24,7 @@
 #define EDDY_TEST_H
 
 #include <eddy/error.h>
+#include <eddy/runtime.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -160,6 +161,32 @@ static inline void test_expect_abort(const char *name, void (*fn)(void), const c
               buf);
     CHECK_MSG(strstr(buf, "eddy:") != NULL, "%s: message lacks the eddy: prefix:\n%s", name, buf);
     printf("%s: aborted with: %s", name, buf);
+}
+
+/* The runtime flavour under test.  CTest runs every test labelled
+ * "flavors" twice: as is, and as <name>_mt with EDDY_TEST_FLAVOR=multi_thread
+ * (two workers).  Such tests build their runtimes with
+ *     eddy_rt_new(&rt, test_builder(NULL))      or test_builder(&(eddy_rt_builder){...})
+ * and keep flavour-specific assertions behind test_is_mt(). */
+static inline bool test_is_mt(void)
+{
+    const char *f = getenv("EDDY_TEST_FLAVOR");
+    return f && strcmp(f, "multi_thread") == 0;
+}
+
+static inline const eddy_rt_builder *test_builder(const eddy_rt_builder *b)
+{
+    static eddy_rt_builder copy;
+    if (b)
+        copy = *b;
+    else
+        memset(&copy, 0, sizeof copy);
+    if (test_is_mt()) {
+        copy.flavor = EDDY_RT_MULTI_THREAD;
+        if (!copy.workers)
+            copy.workers = 2;
+    }
+    return &copy;
 }
 
 #endif

@@ -4,6 +4,7 @@
  * with no receiver fails (value kept); senders gone: drain, then
  * -EDDY_ECLOSED; a send wakes exactly the receives waiting before it; a
  * cancelled receive moves nothing; tasks receiving from a plain thread. */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -237,7 +238,7 @@ static void test_thread_to_tasks(void)
 {
     eddy_rt *rt;
     eddy_broadcast_rx *first;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     CHECK_OK(eddy_broadcast_new(&g_tx, &first, sizeof(int), 64));
     struct root r;
     memset(&r, 0, sizeof r);

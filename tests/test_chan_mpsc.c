@@ -6,6 +6,7 @@
  * their values; senders dropped: drain, then -EDDY_ECLOSED); clones;
  * unbounded growth across wrap-around; and the same through tasks with
  * eddy_join_abort. */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -494,7 +495,7 @@ int main(void)
     test_unbounded_growth();
     test_big_elements();
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct root r;
     memset(&r, 0, sizeof r);
     CHECK_OK(eddy_block_on(rt, &flow_root_vt, &r, NULL));

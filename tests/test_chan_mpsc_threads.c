@@ -9,6 +9,7 @@
  * Run under ThreadSanitizer by `make test SANITIZE=thread`.
  *
  * eddy-test-timeout: 120 */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -219,7 +220,7 @@ int main(void)
 {
     test_watchdog(110);
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     run_many_to_task(rt, 1);
     run_many_to_task(rt, 0);
     run_task_to_thread(rt);

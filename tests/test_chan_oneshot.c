@@ -3,6 +3,7 @@
  * kept); a cancelled receive loses nothing (by hand and via
  * eddy_join_abort); zero-size signals; a thread sends to a task and a task
  * to a thread (eddy_oneshot_recv_blocking), 2,000 channels each way. */
+
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -256,7 +257,7 @@ EDDY_CORO_VT_VOID(to_thread_vt, struct root, to_thread_poll);
 static void run_root(const eddy_future_vt *vt, void *(*thread)(void *))
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     CHECK_OK(eddy_mpsc_unbounded_new(&g_handles_tx, &g_handles_rx, sizeof(void *)));
     pthread_t th;
     if (thread)

@@ -4,6 +4,7 @@
  * send fails; no sender: changed() gives -EDDY_ECLOSED once nothing is
  * unseen), a cancelled changed() keeps the change unseen, and a task
  * following a value that a plain thread keeps updating. */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -167,7 +168,7 @@ EDDY_CORO_VT_VOID(follower_vt, struct follower, follower_poll);
 static void test_thread(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     int zero = 0;
     struct follower f;
     memset(&f, 0, sizeof f);

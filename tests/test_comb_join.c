@@ -16,6 +16,7 @@
  *   after free (ASan; the protocol also runs clean under TSan);
  * - a child waker still being woken on another thread when the child's
  *   drop returned (as the channels do): the join's drop waits for it. */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include <pthread.h>
@@ -606,7 +607,7 @@ static void test_cross_thread_by_hand(void)
 static void test_cross_thread_runtime(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     for (unsigned round = 0; round < 3000; round++) {
         struct xgate g[XN];
         int o[XN];

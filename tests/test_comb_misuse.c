@@ -12,6 +12,7 @@
  *     - a select of no children; a try_join child whose output is not a
  *       status; a JoinSet task output larger than the caller's buffer.
  * When EDDY_DEBUG is 0 the debug-only cases are skipped with a note. */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include <signal.h>
@@ -180,7 +181,7 @@ EDDY_CORO_VT(small_buf_vt, struct small_buf, int, small_buf_poll);
 static void joinset_small_buffer(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct small_buf t = {0};
     int out;
     (void)eddy_block_on(rt, &small_buf_vt, &t, &out);

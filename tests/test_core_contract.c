@@ -9,6 +9,7 @@
  *   thread, and from another thread) is polled once.
  * The driver of each scenario is a coroutine; the futures under test are
  * plain structs with poll functions. */
+
 #include <eddy.h>
 
 #include <pthread.h>
@@ -380,7 +381,7 @@ static void run_scenario(int n)
 int main(void)
 {
     test_watchdog(30);
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     test_block_on_ready_once();
     run_scenario(1);
     run_scenario(2);

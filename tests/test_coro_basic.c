@@ -3,6 +3,7 @@
  * EDDY_YIELD, EDDY_WAIT_UNTIL, and EDDY_RETURN from inside a loop running
  * EDDY_FINALLY exactly once.  Polled by hand with the counting waker, then
  * the same coroutines on the runtime (as block_on root and as a task). */
+
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -358,7 +359,7 @@ EDDY_CORO_VT(root_vt, struct root, int, root_poll);
 static void test_on_runtime(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct root r = {0};
     int out = 0;
     finally_runs = finally_dropping = after_loop = 0;

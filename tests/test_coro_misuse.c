@@ -9,6 +9,7 @@
  *     - an EDDY_YIELD inside the user's own switch (rule 2), caught on resume
  *     - eddy_rt_free called from inside the runtime
  * When EDDY_DEBUG is 0 the debug-only cases are skipped with a note. */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include <signal.h>
@@ -117,7 +118,7 @@ EDDY_FUTURE_VT_VOID(freer_vt, struct freer, freer_poll, freer_drop);
 static void rt_free_inside(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct freer f = {0};
     (void)eddy_block_on(rt, &freer_vt, &f, NULL);
 }
@@ -125,7 +126,7 @@ static void rt_free_inside(void)
 static void commit_wrong_vt(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     void *frame;
     CHECK_OK(eddy_spawn_prepare(rt, &counter_vt, &frame));
     eddy_coro_init(&((struct counter *)frame)->co);

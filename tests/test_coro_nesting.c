@@ -5,6 +5,7 @@
  * leaf PENDING costs exactly one PENDING of the whole chain, that dropping
  * mid-chain runs every started level's cleanup once (innermost first) and
  * none of the unstarted ones, and that the chain runs as a spawned task. */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -232,7 +233,7 @@ static void test_on_runtime(void)
     CHECK_EQ(lv10_vt.size, sizeof(struct lv10));
     CHECK_EQ(lv10_vt.out_size, sizeof(long));
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     reset();
     struct root r = {0};
     long out = 0;

@@ -11,6 +11,7 @@
  * starts (its future is not even initialised), the error value reaches the
  * caller unchanged, through a second coroutine that uses EDDY_TRY on it,
  * and each cleanup runs once.  Polled by hand and on the runtime. */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -247,7 +248,7 @@ EDDY_CORO_VT(joiner_vt, struct joiner, long, joiner_poll);
 static void test_on_runtime(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
 
     reset(42, -ETIMEDOUT, 0, 0);
     struct joiner j = {0};

@@ -13,6 +13,7 @@
  * - after completion: nothing changes, status 0, output intact.
  * A frame that is never dropped keeps its waker clone and so its task
  * block alive: LSan reports it. */
+
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -261,7 +262,7 @@ int main(void)
 {
     test_watchdog(30);
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
 
     struct root r;
     memset(&r, 0, sizeof r);

@@ -2,6 +2,7 @@
  * pushes back, a queued job that is cancelled never runs, a running job
  * whose task is aborted finishes harmlessly, shutdown does not wait for
  * running work, and getaddrinfo runs off the runtime thread. */
+// eddy-test-labels: flavors
 // eddy-test-timeout: 60
 #include "eddy_test.h"
 
@@ -266,7 +267,7 @@ int main(void)
     /* 1. results come back, computed on another thread */
     {
         eddy_rt *rt;
-        CHECK_OK(eddy_rt_new(&rt, NULL));
+        CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
         struct sum_task t = {.n = 100000};
         long out = 0;
         CHECK_OK(eddy_block_on(rt, &sum_vt, &t, &out));
@@ -278,7 +279,7 @@ int main(void)
     {
         pthread_barrier_init(&bar, NULL, PAR);
         eddy_rt *rt;
-        CHECK_OK(eddy_rt_new(&rt, NULL));
+        CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
         struct par_root r = {0};
         int out = -1;
         CHECK_OK(eddy_block_on(rt, &par_root_vt, &r, &out));
@@ -299,7 +300,7 @@ int main(void)
     /* 4. name resolution */
     {
         eddy_rt *rt;
-        CHECK_OK(eddy_rt_new(&rt, NULL));
+        CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
         struct res_root r = {0};
         int out = -1;
         CHECK_OK(eddy_block_on(rt, &res_root_vt, &r, &out));
@@ -317,7 +318,7 @@ int main(void)
         atomic_store(&ran, 0);
         atomic_store(&finished, 0);
         eddy_rt *rt;
-        CHECK_OK(eddy_rt_new(&rt, NULL));
+        CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
         struct shut_root sr = {0};
         int sout = -1;
         CHECK_OK(eddy_block_on(rt, &shut_root_vt, &sr, &sout));

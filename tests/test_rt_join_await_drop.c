@@ -3,6 +3,7 @@
  * EDDY_FINALLY releases it exactly once with eddy_join_detach.  Before this
  * rule, the await's drop released the handle and the cleanup released it a
  * second time (ASan reports that as a use after free). */
+// eddy-test-labels: flavors
 #include "eddy_test.h"
 
 #include <eddy.h>
@@ -74,7 +75,7 @@ int main(void)
 {
     test_watchdog(30);
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct root r = {0};
     int out = -1;
     CHECK_OK(eddy_block_on(rt, &root_vt, &r, &out));

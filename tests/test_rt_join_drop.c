@@ -8,6 +8,7 @@
  * - handles kept past eddy_rt_free: a completed task still reports 0 and
  *   its output, one that never completed reports -ECANCELED; dropping them
  *   afterwards frees everything. */
+
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -160,7 +161,7 @@ int main(void)
 {
     test_watchdog(30);
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct root r;
     memset(&r, 0, sizeof r);
     CHECK_OK(eddy_block_on(rt, &root_vt, &r, NULL));

@@ -74,7 +74,7 @@ int main(void)
     flags = calloc(NTASKS, 1);
     CHECK(flags != NULL);
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct root r = {0};
     CHECK_OK(eddy_block_on(rt, &root_vt, &r, NULL));
 

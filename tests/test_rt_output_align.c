@@ -12,6 +12,7 @@
  * This test spawns tasks with a small frame and a 64-byte aligned output
  * (and a 128-byte aligned one, wider than the task header) and checks the
  * out pointer each poll receives, and the frame's (same arithmetic). */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -29,7 +30,7 @@ struct wide {
 };
 
 enum { NTASKS = 32 };
-static int misaligned_out, misaligned_frame, polled;
+static atomic_int misaligned_out, misaligned_frame, polled;
 
 static eddy_poll maker_poll(struct maker *m, eddy_cx *cx, struct line *out)
 {
@@ -50,7 +51,7 @@ static eddy_poll maker_poll(struct maker *m, eddy_cx *cx, struct line *out)
 static void maker_drop(struct maker *m) { (void)m; }
 EDDY_FUTURE_VT(maker_vt, struct maker, struct line, maker_poll, maker_drop);
 
-static int wide_misaligned, wide_polled;
+static atomic_int wide_misaligned, wide_polled;
 static eddy_poll wide_poll(struct maker *m, eddy_cx *cx, struct wide *out)
 {
     (void)cx;
@@ -107,7 +108,7 @@ int main(void)
     CHECK_EQ(maker_vt.align, _Alignof(struct maker));
     CHECK_EQ(maker_vt.out_size, 64);
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     static struct root r; /* static: 64-byte aligned storage for r.out */
     CHECK_OK(eddy_block_on(rt, &root_vt, &r, NULL));
     eddy_rt_free(rt);

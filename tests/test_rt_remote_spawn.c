@@ -13,6 +13,7 @@
  * Then the same pattern with wakes instead of spawns: 64 tasks park with
  * their wakers published; the helper wakes each of them (by reference)
  * once per round. */
+
 // eddy-test-timeout: 60
 #include <eddy.h>
 
@@ -155,7 +156,7 @@ EDDY_CORO_VT_VOID(root_vt, struct root, root_poll);
 int main(void)
 {
     test_watchdog(30); /* a healthy run takes well under a second */
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, helper, NULL), 0);
     struct root r;

@@ -7,6 +7,7 @@
  *   runtime parks.
  * - the same with a spawned task's waker (the root awaits its handle).
  * A lost wake-up hangs; the watchdog turns that into a failure. */
+
 #include <eddy.h>
 
 #include <pthread.h>
@@ -134,7 +135,7 @@ EDDY_CORO_VT_VOID(root_vt, struct root, root_poll);
 int main(void)
 {
     test_watchdog(50);
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, helper, NULL), 0);
 

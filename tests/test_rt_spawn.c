@@ -9,6 +9,7 @@
  *   again after READY; a task without output copies nothing;
  * - a frame aligned to 64 bytes is spawned at a 64-byte aligned address;
  * - bad arguments give -EINVAL. */
+
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -165,7 +166,7 @@ int main(void)
     CHECK_EQ(eddy_spawn_local(&quiet_vt, &q, &jh), -EDDY_ENORUNTIME);
     CHECK(jh == (eddy_join *)&q);
 
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     CHECK_EQ(eddy_spawn(NULL, &quiet_vt, &q, NULL), -EINVAL);
     CHECK_EQ(eddy_spawn(rt, NULL, &q, NULL), -EINVAL);
     CHECK_EQ(eddy_spawn(rt, &quiet_vt, NULL, NULL), -EINVAL);

@@ -7,6 +7,7 @@
  * - commit while the runtime is shutting down returns -EDDY_ESHUTDOWN,
  *   drops the frame once and frees it; prepare then fails the same way;
  * - bad arguments give -EINVAL. */
+
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -133,7 +134,7 @@ int main(void)
 {
     test_watchdog(30);
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     void *frame = NULL;
 
     CHECK_EQ(eddy_spawn_prepare(rt, &big_vt, NULL), -EINVAL);

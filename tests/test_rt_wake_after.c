@@ -7,6 +7,7 @@
  *   pending at shutdown, and of block_on's waker): after eddy_rt_free they
  *   can be woken and dropped, on this thread and another, harmlessly.
  * ASan reports any use after free, LSan any block never freed. */
+
 #include <eddy.h>
 
 #include <pthread.h>
@@ -138,7 +139,7 @@ int main(void)
 {
     test_watchdog(30);
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct root r;
     memset(&r, 0, sizeof r);
     CHECK_OK(eddy_block_on(rt, &root_vt, &r, NULL));

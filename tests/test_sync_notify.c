@@ -7,6 +7,7 @@
  * thread notifies a task in a loop without losing a wake-up.
  * Barrier: exactly one leader per generation, several generations, and a
  * cancelled waiter withdraws its arrival. */
+
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -168,7 +169,7 @@ EDDY_CORO_VT_VOID(consumer_vt, struct consumer, consumer_poll);
 static void test_thread(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, producer, NULL), 0);
     struct consumer c = {0};
@@ -264,7 +265,7 @@ EDDY_CORO_VT_VOID(barrier_root_vt, struct barrier_root, barrier_root_poll);
 static void test_barrier(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     struct barrier_root r;
     memset(&r, 0, sizeof r);
     CHECK_OK(eddy_block_on(rt, &barrier_root_vt, &r, NULL));

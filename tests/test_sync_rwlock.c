@@ -4,6 +4,7 @@
  * writer (the readers behind it get in) and of a writer the lock was
  * handed to, and readers/writers on plain threads plus a task keeping the
  * invariant "one writer xor many readers". */
+// eddy-test-labels: flavors
 #include <eddy.h>
 
 #include "eddy_test.h"
@@ -223,7 +224,7 @@ EDDY_CORO_VT_VOID(mt_root_vt, struct mt_root, mt_root_poll);
 static void test_threads(void)
 {
     eddy_rt *rt;
-    CHECK_OK(eddy_rt_new(&rt, NULL));
+    CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
     pthread_t th[THREADS];
     for (long i = 0; i < THREADS; i++)
         CHECK_EQ(pthread_create(&th[i], NULL, thread_main, (void *)i), 0);
