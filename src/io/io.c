@@ -13,7 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { IOF_SOCK = 0x80, IOF_STREAM = 0x40 };
+#define IOF_SOCK EDDY__IOF_SOCK
+#define IOF_STREAM EDDY__IOF_STREAM
 
 /* Registers fd; kind is IOF_SOCK|IOF_STREAM when the caller knows it (TCP),
  * or 0 to find out with fstat/getsockopt. */
@@ -61,11 +62,9 @@ static int io_open(eddy_io *io, int fd, unsigned flags, unsigned kind)
         interest = EDDY__IO_READ;
     if (flags & EDDY_IO_WRITE_ONLY)
         interest = EDDY__IO_WRITE;
-    int r = eddy__io_register(c->driver, io, fd, interest, !(flags & EDDY_IO_LEVEL));
-    if (r < 0)
-        return r;
+    /* Before registering: the driver adds its own bit (EDDY__IOF_MT). */
     io->flags = (uint8_t)((flags & EDDY_IO_NOCLOSE) | kind);
-    return 0;
+    return eddy__io_register(c->driver, io, fd, interest, !(flags & EDDY_IO_LEVEL));
 }
 
 int eddy_io_release(eddy_io *io)
@@ -94,8 +93,6 @@ int eddy_io_close(eddy_io *io)
 }
 
 /* ---- shared steps -------------------------------------------------------- */
-
-static inline bool may_try(const eddy_io *io, uint32_t dir) { return (io->ready & dir) || io->fresh; }
 
 static inline ssize_t sys_read(eddy_io *io, void *buf, size_t len)
 {
@@ -160,13 +157,13 @@ static inline ssize_t sys_writev(eddy_io *io, const struct iovec *iov, int cnt)
 
 /* A short read from an edge-triggered stream socket proves it is drained
  * (epoll(7)): forget the readiness now instead of paying a read that
- * returns EAGAIN.  Not after a hang-up: the next read must see the 0. */
-static inline void after_read(eddy_io *io, ssize_t n, size_t asked)
+ * returns EAGAIN.  Not after a hang-up: the next read must see the 0.
+ * snap is the readiness word from before the read: the clear goes through
+ * the same tick check as after EAGAIN (an edge may have come since). */
+static inline void after_read(eddy_io *io, ssize_t n, size_t asked, uint32_t snap)
 {
-    if (n > 0 && (size_t)n < asked && (io->flags & IOF_STREAM) && io->edge && !(io->ready & EDDY__IO_HUP)) {
-        io->ready &= ~EDDY__IO_READ;
-        io->fresh = 0;
-    }
+    if (n > 0 && (size_t)n < asked && (io->flags & IOF_STREAM) && io->edge && !(snap & EDDY__IO_HUP))
+        eddy__io_saw_eagain(io, EDDY__IO_READ, snap);
 }
 
 static size_t iov_total(const struct iovec *iov, int cnt)
@@ -181,12 +178,13 @@ ssize_t eddy_io_try_read(eddy_io *io, void *buf, size_t len)
 {
     if (!io || !io->registered)
         return -EBADF;
+    uint32_t snap = eddy__io_ready(io);
     ssize_t n = sys_read(io, buf, len);
     if (EAGAIN_OR_WOULDBLOCK(n)) {
-        eddy__io_saw_eagain(io, EDDY__IO_READ);
+        eddy__io_saw_eagain(io, EDDY__IO_READ, snap);
         return -EAGAIN;
     }
-    after_read(io, n, len);
+    after_read(io, n, len, snap);
     return n;
 }
 
@@ -194,9 +192,10 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
 {
     if (!io || !io->registered)
         return -EBADF;
+    uint32_t snap = eddy__io_ready(io);
     ssize_t n = sys_write(io, buf, len);
     if (EAGAIN_OR_WOULDBLOCK(n)) {
-        eddy__io_saw_eagain(io, EDDY__IO_WRITE);
+        eddy__io_saw_eagain(io, EDDY__IO_WRITE, snap);
         return -EAGAIN;
     }
     return n;
@@ -211,7 +210,8 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
             *(out) = -EBADF;                                                                       \
             return EDDY_READY;                                                                     \
         }                                                                                          \
-        if (may_try(io_, dir)) {                                                                   \
+        uint32_t snap_ = eddy__io_ready(io_);                                                      \
+        if (eddy__io_may_try(io_, snap_, dir)) {                                                   \
             if (!eddy__coop_spend(cx))                                                             \
                 return EDDY_PENDING;                                                               \
             ssize_t n_ = (call);                                                                   \
@@ -220,23 +220,23 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
                 *(out) = n_;                                                                       \
                 return EDDY_READY;                                                                 \
             }                                                                                      \
-            eddy__io_saw_eagain(io_, dir);                                                                  \
+            eddy__io_saw_eagain(io_, dir, snap_);                                                  \
         }                                                                                          \
-        return eddy__io_wait_for(io_, dir, &(f)->waiting, cx);                                              \
+        return eddy__io_wait_for(io_, dir, &(f)->waiting, cx);                                     \
     } while (0)
 
-static inline ssize_t read_once(eddy_io *io, void *buf, size_t len)
+static inline ssize_t read_once(eddy_io *io, void *buf, size_t len, uint32_t snap)
 {
     ssize_t n = sys_read(io, buf, len);
-    after_read(io, n, len);
+    after_read(io, n, len, snap);
     return n;
 }
 
-static inline ssize_t readv_once(eddy_io *io, const struct iovec *iov, int cnt)
+static inline ssize_t readv_once(eddy_io *io, const struct iovec *iov, int cnt, uint32_t snap)
 {
     ssize_t n = sys_readv(io, iov, cnt);
     if (n > 0 && (io->flags & IOF_STREAM))
-        after_read(io, n, iov_total(iov, cnt));
+        after_read(io, n, iov_total(iov, cnt), snap);
     return n;
 }
 
@@ -246,7 +246,7 @@ void eddy_read_init(eddy_read *f, eddy_io *io, void *buf, size_t len)
 }
 eddy_poll eddy_read_poll(eddy_read *f, eddy_cx *cx, ssize_t *out)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, read_once(io_, f->buf, f->len));
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, read_once(io_, f->buf, f->len, snap_));
 }
 void eddy_read_drop(eddy_read *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
@@ -266,7 +266,7 @@ void eddy_readv_init(eddy_readv *f, eddy_io *io, const struct iovec *iov, int io
 }
 eddy_poll eddy_readv_poll(eddy_readv *f, eddy_cx *cx, ssize_t *out)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, readv_once(io_, f->iov, f->iovcnt));
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, readv_once(io_, f->iov, f->iovcnt, snap_));
 }
 void eddy_readv_drop(eddy_readv *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
@@ -296,7 +296,8 @@ eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
         return EDDY_READY;
     }
     while (f->done < f->len) {
-        if (!may_try(io, EDDY__IO_WRITE))
+        uint32_t snap = eddy__io_ready(io);
+        if (!eddy__io_may_try(io, snap, EDDY__IO_WRITE))
             return eddy__io_wait_for(io, EDDY__IO_WRITE, &f->waiting, cx);
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
@@ -304,7 +305,7 @@ eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
         if (n >= 0) {
             f->done += (size_t)n;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
-            eddy__io_saw_eagain(io, EDDY__IO_WRITE);
+            eddy__io_saw_eagain(io, EDDY__IO_WRITE, snap);
         } else {
             f->waiting = 0;
             *out = n;
@@ -332,20 +333,21 @@ eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
         return EDDY_READY;
     }
     while (f->done < f->len) {
-        if (!may_try(io, EDDY__IO_READ))
+        uint32_t snap = eddy__io_ready(io);
+        if (!eddy__io_may_try(io, snap, EDDY__IO_READ))
             return eddy__io_wait_for(io, EDDY__IO_READ, &f->waiting, cx);
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
         ssize_t n = sys_read(io, f->buf + f->done, f->len - f->done);
         if (n > 0) {
-            after_read(io, n, f->len - f->done);
+            after_read(io, n, f->len - f->done, snap);
             f->done += (size_t)n;
         } else if (n == 0) {
             f->waiting = 0;
             *out = -EPIPE;
             return EDDY_READY;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
-            eddy__io_saw_eagain(io, EDDY__IO_READ);
+            eddy__io_saw_eagain(io, EDDY__IO_READ, snap);
         } else {
             f->waiting = 0;
             *out = n;
@@ -373,7 +375,7 @@ eddy_poll eddy_ready_poll(eddy_ready *f, eddy_cx *cx, int *out)
             *out = -EBADF;
         return EDDY_READY;
     }
-    if (io->ready & f->dir) {
+    if (eddy__io_ready(io) & f->dir) {
         f->waiting = 0;
         if (out)
             *out = 0;
