@@ -6,7 +6,7 @@
 #include <sched.h>
 #include <stdlib.h>
 
-EDDY_HIDDEN int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd);
+EDDY_HIDDEN int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd, bool mt);
 
 /* ---- multi-thread state ------------------------------------------------ */
 
@@ -17,7 +17,10 @@ struct eddy__slot_chunk {
     struct eddy__io_slot slot[SLOTS_PER_CHUNK];
 };
 
-static int mt_init(struct eddy__driver *d)
+/* Called by the backend's constructor in mt mode. */
+EDDY_HIDDEN int eddy__driver_mt_init(struct eddy__driver *d);
+
+int eddy__driver_mt_init(struct eddy__driver *d)
 {
     if (pthread_mutex_init(&d->slots_mu, NULL) != 0)
         return -ENOMEM;
@@ -48,15 +51,7 @@ void eddy__driver_mt_fini(struct eddy__driver *d)
 int eddy__driver_new(struct eddy__driver **out, int unpark_fd, bool mt)
 {
     /* One backend today.  io_uring slots in here, chosen at run time. */
-    int r = eddy__driver_epoll_new(out, unpark_fd);
-    if (r < 0 || !mt)
-        return r;
-    r = mt_init(*out);
-    if (r < 0) {
-        eddy__driver_free(*out);
-        *out = NULL;
-    }
-    return r;
+    return eddy__driver_epoll_new(out, unpark_fd, mt);
 }
 
 /* The slot lock.  Held for a few dozen instructions (or one epoll_ctl for a

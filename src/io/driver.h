@@ -130,31 +130,44 @@ EDDY_HIDDEN eddy_poll eddy__io_mt_wait_for(struct eddy__io_src *s, uint32_t dir,
 EDDY_HIDDEN void eddy__io_mt_unwait(struct eddy__io_src *s, uint32_t dir);
 EDDY_HIDDEN void eddy__io_mt_dispatch(struct eddy__io_slot *sl, uint32_t bits);
 
-/* The steps every I/O future shares (src/io/io.c, src/net/tcp.c). */
+/* The steps every I/O future shares (src/io/io.c, src/net/tcp.c).
+ *
+ * Each comes in two forms: eddy__io_X(s, ...) looks at s->flags for the
+ * mode, and eddy__io_X_m(s, ..., mt) takes the mode as an argument.  A hot
+ * future tests the flag once and calls an always-inline body twice, with
+ * mt = true and mt = false (see io.c): the single-thread copy then compiles
+ * to the code it had before the multi-thread mode existed (plain loads, no
+ * snapshot kept across the syscall), and only the multi-thread copy pays
+ * for atomics and the slot lock. */
 
 /* The readiness word, to test and to hand to eddy__io_saw_eagain as the
- * snapshot.  Acquire: the snapshot is taken before the syscall that
- * follows it (a plain load on x86-64). */
-static inline uint32_t eddy__io_ready(const struct eddy__io_src *s) { return EDDY__LOAD_ACQUIRE(&s->ready); }
+ * snapshot.  mt: an acquire load, so the snapshot is taken before the
+ * syscall that follows it (and ThreadSanitizer sees no race with the
+ * driver owner's store). */
+EDDY_INLINE uint32_t eddy__io_ready_m(const struct eddy__io_src *s, bool mt)
+{
+    return mt ? EDDY__LOAD_ACQUIRE(&s->ready) : s->ready;
+}
 
 /* True when a syscall is worth trying for dir: readiness seen (in snap)
  * or the descriptor never returned EAGAIN. */
-static inline bool eddy__io_may_try(const struct eddy__io_src *s, uint32_t snap, uint32_t dir)
+EDDY_INLINE bool eddy__io_may_try_m(const struct eddy__io_src *s, uint32_t snap, uint32_t dir, bool mt)
 {
-    return (snap & dir) || EDDY__LOAD_RELAXED(&s->fresh);
+    return (snap & dir) || (mt ? EDDY__LOAD_RELAXED(&s->fresh) : s->fresh);
 }
 
 /* After EAGAIN (or a short read that proves a drained stream): forget the
  * readiness for dir (and that the descriptor is fresh), so the next attempt
  * waits for a new event.  snap: eddy__io_ready before the syscall; in mt
- * mode the clear happens only if no dispatch came in between. */
-static inline void eddy__io_saw_eagain(struct eddy__io_src *s, uint32_t dir, uint32_t snap)
+ * mode the clear happens only if no dispatch came in between (one thread:
+ * nothing can have moved, snap is not even looked at). */
+EDDY_INLINE void eddy__io_saw_eagain_m(struct eddy__io_src *s, uint32_t dir, uint32_t snap, bool mt)
 {
-    if (EDDY_UNLIKELY(s->flags & EDDY__IOF_MT)) {
+    if (mt) {
         eddy__io_mt_clear(s, dir, snap);
         return;
     }
-    (void)snap; /* one thread: nothing moved since the snapshot */
+    (void)snap;
     s->ready &= ~dir;
     s->fresh = 0;
 }
@@ -163,14 +176,33 @@ static inline void eddy__io_saw_eagain(struct eddy__io_src *s, uint32_t dir, uin
  * future as waiting and returns PENDING.  In mt mode, if dir became ready
  * since the caller looked, it stores nothing and wakes cx's task instead
  * (wake_by_ref, then PENDING): the task is polled again and retries. */
-static inline eddy_poll eddy__io_wait_for(struct eddy__io_src *s, uint32_t dir, uint8_t *waiting, eddy_cx *cx)
+EDDY_INLINE eddy_poll eddy__io_wait_for_m(struct eddy__io_src *s, uint32_t dir, uint8_t *waiting, eddy_cx *cx, bool mt)
 {
-    if (EDDY_UNLIKELY(s->flags & EDDY__IOF_MT))
+    if (mt)
         return eddy__io_mt_wait_for(s, dir, waiting, cx);
     eddy_waker_set(dir == EDDY__IO_READ ? &s->rd : &s->wr, cx->waker);
     eddy__io_arm(s, dir);
     *waiting = 1;
     return EDDY_PENDING;
+}
+
+static inline bool eddy__io_is_mt(const struct eddy__io_src *s) { return (s->flags & EDDY__IOF_MT) != 0; }
+
+static inline uint32_t eddy__io_ready(const struct eddy__io_src *s) { return eddy__io_ready_m(s, eddy__io_is_mt(s)); }
+
+static inline bool eddy__io_may_try(const struct eddy__io_src *s, uint32_t snap, uint32_t dir)
+{
+    return eddy__io_may_try_m(s, snap, dir, eddy__io_is_mt(s));
+}
+
+static inline void eddy__io_saw_eagain(struct eddy__io_src *s, uint32_t dir, uint32_t snap)
+{
+    eddy__io_saw_eagain_m(s, dir, snap, eddy__io_is_mt(s));
+}
+
+static inline eddy_poll eddy__io_wait_for(struct eddy__io_src *s, uint32_t dir, uint8_t *waiting, eddy_cx *cx)
+{
+    return eddy__io_wait_for_m(s, dir, waiting, cx, eddy__io_is_mt(s));
 }
 
 /* A waiting future's drop: its waker leaves the descriptor.  Safe on a

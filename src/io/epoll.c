@@ -49,6 +49,7 @@ static int ep_del(struct eddy__driver *d, struct eddy__io_src *s) { return ep_ct
 EDDY_HIDDEN void eddy__driver_mt_wait_begin(struct eddy__driver *d);
 EDDY_HIDDEN void eddy__driver_mt_wait_end(struct eddy__driver *d);
 EDDY_HIDDEN void eddy__driver_mt_fini(struct eddy__driver *d);
+EDDY_HIDDEN int eddy__driver_mt_init(struct eddy__driver *d);
 
 static inline uint32_t to_bits(uint32_t ev)
 {
@@ -74,7 +75,7 @@ static int ep_collect(struct epoll_driver *e, int64_t timeout_ns);
 
 /* Multi-thread mode: retired slots are recycled before collecting (see
  * eddy__driver_mt_wait_begin), and events name slots. */
-static EDDY_NOINLINE int ep_wait_mt(struct eddy__driver *d, int64_t timeout_ns)
+static int ep_wait_mt(struct eddy__driver *d, int64_t timeout_ns)
 {
     struct epoll_driver *e = (struct epoll_driver *)d;
     eddy__driver_mt_wait_begin(d);
@@ -92,8 +93,6 @@ static EDDY_NOINLINE int ep_wait_mt(struct eddy__driver *d, int64_t timeout_ns)
 
 static int ep_wait(struct eddy__driver *d, int64_t timeout_ns)
 {
-    if (EDDY_UNLIKELY(d->mt))
-        return ep_wait_mt(d, timeout_ns);
     struct epoll_driver *e = (struct epoll_driver *)d;
     int n = ep_collect(e, timeout_ns);
     for (int i = 0; i < n; i++) {
@@ -155,9 +154,20 @@ static const struct eddy__driver_ops epoll_ops = {
     .free = ep_free,
 };
 
-EDDY_HIDDEN int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd);
+/* Multi-thread mode: its own wait, so the single-thread wait has no mode
+ * test at all. */
+static const struct eddy__driver_ops epoll_mt_ops = {
+    .name = "epoll",
+    .add = ep_add,
+    .mod = ep_mod,
+    .del = ep_del,
+    .wait = ep_wait_mt,
+    .free = ep_free,
+};
 
-int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd)
+EDDY_HIDDEN int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd, bool mt);
+
+int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd, bool mt)
 {
     struct epoll_driver *e = calloc(1, sizeof *e);
     if (!e)
@@ -169,12 +179,21 @@ int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd)
         return err;
     }
     e->have_pwait2 = -1;
-    e->base.ops = &epoll_ops;
+    e->base.ops = mt ? &epoll_mt_ops : &epoll_ops;
+    if (mt) {
+        int err = eddy__driver_mt_init(&e->base);
+        if (err < 0) {
+            close(e->epfd);
+            free(e);
+            return err;
+        }
+    }
     e->base.unpark_fd = unpark_fd;
     if (unpark_fd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
         if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, unpark_fd, &ev) < 0) {
             int err = -errno;
+            eddy__driver_mt_fini(&e->base);
             close(e->epfd);
             free(e);
             return err;

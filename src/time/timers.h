@@ -30,9 +30,9 @@ EDDY_HIDDEN bool eddy__timers_is_mt(const struct eddy__timers *t);
  * driver owner, each time it is about to block in the driver:
  *
  *     int64_t to = eddy__timers_sleep_begin(t, max_ns);   // -1: forever
- *     if (to != 0) driver->ops->wait(driver, to); else driver->ops->wait(driver, 0);
+ *     driver->ops->wait(driver, to);                      // 0: just look
  *     eddy__timers_sleep_end(t);
- *     eddy__timers_tick_clock(t); eddy__timers_fire(t);
+ *     eddy__timers_mt_tick_clock(t); eddy__timers_mt_fire(t);
  *
  * sleep_begin reads the clock, computes the timeout (as next_timeout,
  * capped at max_ns; max_ns < 0: no cap) and records the instant the wait
@@ -57,11 +57,18 @@ EDDY_HIDDEN void eddy__timers_sleep_end(struct eddy__timers *t);
 EDDY_HIDDEN void eddy__timers_free(struct eddy__timers *t);
 
 /* Reads the monotonic clock once and caches it as "now" (no-op while the
- * clock is paused).  Called once per driver turn. */
+ * clock is paused).  Called once per driver turn.  Single-thread wheel
+ * only (no mode test, no lock; debug builds check): an mt scheduler calls
+ * eddy__timers_mt_tick_clock, likewise for fire and next_timeout. */
 EDDY_HIDDEN void eddy__timers_tick_clock(struct eddy__timers *t);
+EDDY_HIDDEN void eddy__timers_mt_tick_clock(struct eddy__timers *t);
 
-/* Wakes every timer whose deadline is <= now.  Returns how many fired. */
+/* Wakes every timer whose deadline is <= now.  Returns how many fired.
+ * The mt form wakes with the lock released, in batches, and only what was
+ * due when it started (a timer armed due meanwhile waits for the next
+ * fire; its insert unparks a sleeping driver owner). */
 EDDY_HIDDEN size_t eddy__timers_fire(struct eddy__timers *t);
+EDDY_HIDDEN size_t eddy__timers_mt_fire(struct eddy__timers *t);
 
 /* Nanoseconds from now to the earliest deadline, 0 if one is due, -1 if no
  * timer is armed.  Precisely: to the wheel's next event, which is the
@@ -69,6 +76,7 @@ EDDY_HIDDEN size_t eddy__timers_fire(struct eddy__timers *t);
  * fires nothing; the next call gives the following event).  Never later
  * than the earliest deadline's tick; round it up, never down. */
 EDDY_HIDDEN int64_t eddy__timers_next_timeout(struct eddy__timers *t);
+EDDY_HIDDEN int64_t eddy__timers_mt_next_timeout(struct eddy__timers *t);
 
 /* True while the virtual clock is paused (never in mt mode). */
 EDDY_HIDDEN bool eddy__timers_paused(const struct eddy__timers *t);

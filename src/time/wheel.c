@@ -344,15 +344,30 @@ static inline void tick_clock(struct eddy__timers *t)
         EDDY__STORE_RELAXED(&t->now, n);
 }
 
+/* The single-thread entry points below have no mode test: the scheduler
+ * knows its mode and calls the _mt forms (debug builds check). */
+static inline void check_st(const struct eddy__timers *t, const char *fn)
+{
+#if EDDY_DEBUG
+    if (EDDY_UNLIKELY(t->mt))
+        eddy_misuse(fn, "called on a multi-thread wheel: use the eddy__timers_mt_ form");
+#else
+    (void)t;
+    (void)fn;
+#endif
+}
+
 void eddy__timers_tick_clock(struct eddy__timers *t)
 {
-    if (EDDY_UNLIKELY(t->mt)) {
-        lock(t);
-        tick_clock(t);
-        unlock(t);
-        return;
-    }
+    check_st(t, "eddy__timers_tick_clock");
     tick_clock(t);
+}
+
+void eddy__timers_mt_tick_clock(struct eddy__timers *t)
+{
+    lock(t);
+    tick_clock(t);
+    unlock(t);
 }
 
 /* Multi-thread fire: the due list is moved to a local list under the lock
@@ -364,7 +379,7 @@ void eddy__timers_tick_clock(struct eddy__timers *t)
  * fired; a cancel after it finds the entry unlinked and its waker empty. */
 #define FIRE_BATCH 32
 
-static EDDY_NOINLINE size_t fire_mt(struct eddy__timers *t)
+size_t eddy__timers_mt_fire(struct eddy__timers *t)
 {
     eddy__tlink batch;
     size_t n = 0;
@@ -404,8 +419,7 @@ static EDDY_NOINLINE size_t fire_mt(struct eddy__timers *t)
 
 size_t eddy__timers_fire(struct eddy__timers *t)
 {
-    if (EDDY_UNLIKELY(t->mt))
-        return fire_mt(t);
+    check_st(t, "eddy__timers_fire");
     advance_to(t, now_tick(t));
     size_t n = 0;
     /* One at a time from the head: a wake may (in exotic wakers) cancel or
@@ -424,20 +438,23 @@ size_t eddy__timers_fire(struct eddy__timers *t)
     return n;
 }
 
-static int64_t next_timeout(struct eddy__timers *t);
+static inline int64_t next_timeout(struct eddy__timers *t);
 
 int64_t eddy__timers_next_timeout(struct eddy__timers *t)
 {
-    if (EDDY_UNLIKELY(t->mt)) {
-        lock(t);
-        int64_t r = next_timeout(t);
-        unlock(t);
-        return r;
-    }
+    check_st(t, "eddy__timers_next_timeout");
     return next_timeout(t);
 }
 
-static int64_t next_timeout(struct eddy__timers *t)
+int64_t eddy__timers_mt_next_timeout(struct eddy__timers *t)
+{
+    lock(t);
+    int64_t r = next_timeout(t);
+    unlock(t);
+    return r;
+}
+
+static inline int64_t next_timeout(struct eddy__timers *t)
 {
     if (!list_empty(&t->due))
         return 0;
