@@ -48,6 +48,7 @@ static int ep_del(struct eddy__driver *d, struct eddy__io_src *s) { return ep_ct
 
 EDDY_HIDDEN void eddy__driver_mt_wait_begin(struct eddy__driver *d);
 EDDY_HIDDEN void eddy__driver_mt_wait_end(struct eddy__driver *d);
+EDDY_HIDDEN void eddy__driver_mt_acquire(struct eddy__driver *d);
 EDDY_HIDDEN void eddy__driver_mt_fini(struct eddy__driver *d);
 EDDY_HIDDEN int eddy__driver_mt_init(struct eddy__driver *d);
 
@@ -80,6 +81,8 @@ static int ep_wait_mt(struct eddy__driver *d, int64_t timeout_ns)
     struct epoll_driver *e = (struct epoll_driver *)d;
     eddy__driver_mt_wait_begin(d);
     int n = ep_collect(e, timeout_ns);
+    if (n > 0)
+        eddy__driver_mt_acquire(d);
     for (int i = 0; i < n; i++) {
         struct eddy__io_slot *sl = e->evs[i].data.ptr;
         if (!sl)
