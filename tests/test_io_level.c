@@ -89,7 +89,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     CHECK_OK(t->rc);
     EDDY_AWAIT(&t->n, eddy_read, &t->f.rd, &t->lvl, t->buf, 100);
     CHECK_EQ(t->n, 100);
-    eddy__io_saw_eagain(&t->lvl, EDDY__IO_READ); /* forget: 900 bytes remain */
+    eddy__io_saw_eagain(&t->lvl, EDDY__IO_READ, eddy__io_ready(&t->lvl)); /* forget: 900 bytes remain */
     eddy_readable_init(&t->child, &t->lvl);
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &ready_vt, &t->child, &t->child_out);
     CHECK_MSG(t->rc == 0, "level: readiness forgotten with bytes left was not reported again");
@@ -106,7 +106,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     CHECK_OK(t->rc);
     EDDY_AWAIT(&t->n, eddy_read, &t->f.rd, &t->edge, t->buf, 100);
     CHECK_EQ(t->n, 100);
-    eddy__io_saw_eagain(&t->edge, EDDY__IO_READ);
+    eddy__io_saw_eagain(&t->edge, EDDY__IO_READ, eddy__io_ready(&t->edge));
     eddy_readable_init(&t->child, &t->edge);
     EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_MS(200), &ready_vt, &t->child, &t->child_out);
     CHECK_MSG(t->rc == -ETIMEDOUT, "edge: a source was reported again without a new edge");

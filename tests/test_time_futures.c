@@ -18,7 +18,7 @@ static struct eddy__core g_core;
 
 static void setup(void)
 {
-    CHECK_OK(eddy__timers_new(&g_t, true));
+    CHECK_OK(eddy__timers_new(&g_t, true, false));
     memset(&g_core, 0, sizeof g_core);
     g_core.timers = g_t;
 }

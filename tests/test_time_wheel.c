@@ -110,7 +110,7 @@ static double mono_s(void)
 static void test_empty(void)
 {
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, true));
+    CHECK_OK(eddy__timers_new(&t, true, false));
     g_wheel = t;
     CHECK(eddy__timers_paused(t));
     CHECK_EQ(eddy__timers_next_timeout(t), -1);
@@ -134,7 +134,7 @@ static void test_order_across_levels(void)
     };
     enum { NMS = sizeof ms / sizeof ms[0], N = NMS * 3 };
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, true));
+    CHECK_OK(eddy__timers_new(&t, true, false));
     g_wheel = t;
     uint64_t origin = eddy__timers_now(t);
     static eddy__timer e[N];
@@ -195,7 +195,7 @@ static void test_cascade(void)
     for (size_t si = 0; si < sizeof starts / sizeof starts[0]; si++) {
         for (size_t di = 0; di < sizeof d_ms / sizeof d_ms[0]; di++) {
             struct eddy__timers *t;
-            CHECK_OK(eddy__timers_new(&t, true));
+            CHECK_OK(eddy__timers_new(&t, true, false));
             g_wheel = t;
             uint64_t origin = eddy__timers_now(t);
             eddy__timers_advance(t, starts[si]);
@@ -232,7 +232,7 @@ static void test_never_early(void)
 {
     enum { N = 600 };
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, true));
+    CHECK_OK(eddy__timers_new(&t, true, false));
     g_wheel = t;
     uint64_t origin = eddy__timers_now(t);
     eddy__timers_advance(t, 300001); /* not on a tick */
@@ -284,7 +284,7 @@ static void test_cancel(void)
 {
     enum { N = 3000 };
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, true));
+    CHECK_OK(eddy__timers_new(&t, true, false));
     g_wheel = t;
     uint64_t origin = eddy__timers_now(t);
     static eddy__timer e[N];
@@ -332,7 +332,7 @@ static void test_cancel_is_o1(void)
 {
     enum { N = 100000 };
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, true));
+    CHECK_OK(eddy__timers_new(&t, true, false));
     g_wheel = t;
     uint64_t d = eddy__timers_now(t) + MS(10);
     eddy__timer *e = calloc(N, sizeof *e);
@@ -369,7 +369,7 @@ static void test_many(void)
 {
     enum { N = 100000 };
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, true));
+    CHECK_OK(eddy__timers_new(&t, true, false));
     g_wheel = t;
     uint64_t origin = eddy__timers_now(t);
     eddy__timer *e = calloc(N, sizeof *e);
@@ -435,7 +435,7 @@ static void test_many(void)
 static void test_set_deadline(void)
 {
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, true));
+    CHECK_OK(eddy__timers_new(&t, true, false));
     g_wheel = t;
     uint64_t origin = eddy__timers_now(t);
     eddy__timer a, b, c;
@@ -478,7 +478,7 @@ static void test_set_deadline(void)
 static void test_never_and_free(void)
 {
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, true));
+    CHECK_OK(eddy__timers_new(&t, true, false));
     g_wheel = t;
     uint64_t origin = eddy__timers_now(t);
     eddy__timer n, a, b;
@@ -515,7 +515,7 @@ static void test_never_and_free(void)
 static void test_real_clock(void)
 {
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, false));
+    CHECK_OK(eddy__timers_new(&t, false, false));
     g_wheel = t;
     CHECK(!eddy__timers_paused(t));
     CHECK(!eddy__timers_auto_advance(t)); /* only for paused clocks */
@@ -551,7 +551,7 @@ static void test_real_clock(void)
 static void test_pause_resume(void)
 {
     struct eddy__timers *t;
-    CHECK_OK(eddy__timers_new(&t, false));
+    CHECK_OK(eddy__timers_new(&t, false, false));
     g_wheel = t;
     eddy__timers_tick_clock(t);
     eddy__timers_pause(t);

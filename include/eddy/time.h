@@ -72,21 +72,23 @@ EDDY_API eddy_instant eddy_now(void);
  * -EDDY_ENORUNTIME when there is none. */
 
 /* Stops the runtime's clock at the current instant (idempotent).  From now
- * on time moves only by eddy_time_advance or by auto-advance.  Returns 0 or
- * -EDDY_ENORUNTIME. */
+ * on time moves only by eddy_time_advance or by auto-advance.  Returns 0,
+ * -EDDY_ENORUNTIME, or -ENOTSUP on the multi-thread runtime (the virtual
+ * clock needs the current-thread runtime, as in Tokio). */
 EDDY_API int eddy_time_pause(void);
 
 /* Lets the clock run again from the instant where it stands: it never goes
  * back, so virtual time already advanced is kept (the clock is then ahead of
  * CLOCK_MONOTONIC by that much).  Idempotent.  Returns 0 or
- * -EDDY_ENORUNTIME. */
+ * -EDDY_ENORUNTIME (0 on the multi-thread runtime, whose clock never
+ * pauses). */
 EDDY_API int eddy_time_resume(void);
 
 /* Moves the clock forward by ns (saturating) and wakes every timer that
  * became due; the woken tasks run when the scheduler next gets control
  * (after the calling task returns PENDING).  Works paused or running; a
- * running clock continues from the advanced point.  Returns 0 or
- * -EDDY_ENORUNTIME. */
+ * running clock continues from the advanced point.  Returns 0,
+ * -EDDY_ENORUNTIME, or -ENOTSUP on the multi-thread runtime. */
 EDDY_API int eddy_time_advance(uint64_t ns);
 
 /* ---- internal: the wheel entry -----------------------------------------

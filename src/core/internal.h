@@ -148,6 +148,28 @@ static inline bool eddy__coop_spend(eddy_cx *cx)
 /* The core of the runtime running on this thread (NULL outside). */
 extern EDDY_HIDDEN EDDY_TLS struct eddy__core *eddy__tls_core;
 
+/* ---- plain words shared between threads --------------------------------
+ * Fields of public structs (eddy_io.ready, eddy__timer.wheel) cannot be
+ * _Atomic, yet the multi-thread runtime reads some of them outside the
+ * lock that guards their writes.  These wrap the GNU __atomic builtins: a
+ * relaxed or acquire load / release store is a plain mov on x86-64 (so the
+ * current-thread paths compile to what they were), and ThreadSanitizer
+ * sees an atomic access instead of a race.  Without GNU C they are plain
+ * accesses (the multi-thread runtime then needs a GNU compiler). */
+#if EDDY_GNU
+#define EDDY__LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define EDDY__LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define EDDY__STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define EDDY__STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define EDDY__ADD_RELAXED(p, v) ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
+#else
+#define EDDY__LOAD_RELAXED(p) (*(p))
+#define EDDY__LOAD_ACQUIRE(p) (*(p))
+#define EDDY__STORE_RELAXED(p, v) ((void)(*(p) = (v)))
+#define EDDY__STORE_RELEASE(p, v) ((void)(*(p) = (v)))
+#define EDDY__ADD_RELAXED(p, v) ((void)(*(p) += (v)))
+#endif
+
 /* ---- misc -------------------------------------------------------------- */
 EDDY_HIDDEN void eddy__warn(const char *fmt, ...) EDDY_PRINTF(1, 2);
 EDDY_HIDDEN uint64_t eddy__mono_ns(void);

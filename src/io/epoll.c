@@ -35,7 +35,8 @@ static uint32_t to_epoll(const struct eddy__io_src *s)
 static int ep_ctl(struct eddy__driver *d, int op, struct eddy__io_src *s)
 {
     struct epoll_driver *e = (struct epoll_driver *)d;
-    struct epoll_event ev = {.events = to_epoll(s), .data.ptr = s};
+    /* mt mode: the event names the driver-owned slot, never the eddy_io */
+    struct epoll_event ev = {.events = to_epoll(s), .data.ptr = (s->flags & EDDY__IOF_MT) ? s->drv : (void *)s};
     if (epoll_ctl(e->epfd, op, s->fd, &ev) < 0)
         return -errno;
     return 0;
@@ -45,9 +46,72 @@ static int ep_add(struct eddy__driver *d, struct eddy__io_src *s) { return ep_ct
 static int ep_mod(struct eddy__driver *d, struct eddy__io_src *s) { return ep_ctl(d, EPOLL_CTL_MOD, s); }
 static int ep_del(struct eddy__driver *d, struct eddy__io_src *s) { return ep_ctl(d, EPOLL_CTL_DEL, s); }
 
+EDDY_HIDDEN void eddy__driver_mt_wait_begin(struct eddy__driver *d);
+EDDY_HIDDEN void eddy__driver_mt_wait_end(struct eddy__driver *d);
+EDDY_HIDDEN void eddy__driver_mt_acquire(struct eddy__driver *d);
+EDDY_HIDDEN void eddy__driver_mt_fini(struct eddy__driver *d);
+EDDY_HIDDEN int eddy__driver_mt_init(struct eddy__driver *d);
+
+static inline uint32_t to_bits(uint32_t ev)
+{
+    uint32_t bits = 0;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
+        bits |= EDDY__IO_READ;
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        bits |= EDDY__IO_WRITE;
+    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        bits |= EDDY__IO_HUP;
+    return bits;
+}
+
+static void drain_unpark(struct eddy__driver *d)
+{
+    /* The unpark eventfd: reset its counter so it can fire again. */
+    uint64_t v;
+    ssize_t r = read(d->unpark_fd, &v, sizeof v);
+    (void)r;
+}
+
+static int ep_collect(struct epoll_driver *e, int64_t timeout_ns);
+
+/* Multi-thread mode: retired slots are recycled before collecting (see
+ * eddy__driver_mt_wait_begin), and events name slots. */
+static int ep_wait_mt(struct eddy__driver *d, int64_t timeout_ns)
+{
+    struct epoll_driver *e = (struct epoll_driver *)d;
+    eddy__driver_mt_wait_begin(d);
+    int n = ep_collect(e, timeout_ns);
+    if (n > 0)
+        eddy__driver_mt_acquire(d);
+    for (int i = 0; i < n; i++) {
+        struct eddy__io_slot *sl = e->evs[i].data.ptr;
+        if (!sl)
+            drain_unpark(d);
+        else
+            eddy__io_mt_dispatch(sl, to_bits(e->evs[i].events));
+    }
+    eddy__driver_mt_wait_end(d);
+    return n;
+}
+
 static int ep_wait(struct eddy__driver *d, int64_t timeout_ns)
 {
     struct epoll_driver *e = (struct epoll_driver *)d;
+    int n = ep_collect(e, timeout_ns);
+    for (int i = 0; i < n; i++) {
+        struct eddy__io_src *s = e->evs[i].data.ptr;
+        if (!s) {
+            drain_unpark(d);
+            continue;
+        }
+        eddy__io_dispatch(s, to_bits(e->evs[i].events));
+    }
+    return n;
+}
+
+/* Waits for events into e->evs: their count, 0 on EINTR, or -errno. */
+static inline int ep_collect(struct epoll_driver *e, int64_t timeout_ns)
+{
     int n;
     for (;;) {
         if (timeout_ns > 0 && e->have_pwait2 != 0) {
@@ -73,31 +137,13 @@ static int ep_wait(struct eddy__driver *d, int64_t timeout_ns)
          * recomputes its timeout, so nothing is early or lost. */
         return 0;
     }
-    for (int i = 0; i < n; i++) {
-        struct eddy__io_src *s = e->evs[i].data.ptr;
-        uint32_t ev = e->evs[i].events;
-        if (!s) {
-            /* The unpark eventfd: reset its counter so it can fire again. */
-            uint64_t v;
-            ssize_t r = read(d->unpark_fd, &v, sizeof v);
-            (void)r;
-            continue;
-        }
-        uint32_t bits = 0;
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
-            bits |= EDDY__IO_READ;
-        if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-            bits |= EDDY__IO_WRITE;
-        if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            bits |= EDDY__IO_HUP;
-        eddy__io_dispatch(s, bits);
-    }
     return n;
 }
 
 static void ep_free(struct eddy__driver *d)
 {
     struct epoll_driver *e = (struct epoll_driver *)d;
+    eddy__driver_mt_fini(d);
     close(e->epfd);
     free(e);
 }
@@ -111,9 +157,20 @@ static const struct eddy__driver_ops epoll_ops = {
     .free = ep_free,
 };
 
-EDDY_HIDDEN int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd);
+/* Multi-thread mode: its own wait, so the single-thread wait has no mode
+ * test at all. */
+static const struct eddy__driver_ops epoll_mt_ops = {
+    .name = "epoll",
+    .add = ep_add,
+    .mod = ep_mod,
+    .del = ep_del,
+    .wait = ep_wait_mt,
+    .free = ep_free,
+};
 
-int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd)
+EDDY_HIDDEN int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd, bool mt);
+
+int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd, bool mt)
 {
     struct epoll_driver *e = calloc(1, sizeof *e);
     if (!e)
@@ -125,12 +182,21 @@ int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd)
         return err;
     }
     e->have_pwait2 = -1;
-    e->base.ops = &epoll_ops;
+    e->base.ops = mt ? &epoll_mt_ops : &epoll_ops;
+    if (mt) {
+        int err = eddy__driver_mt_init(&e->base);
+        if (err < 0) {
+            close(e->epfd);
+            free(e);
+            return err;
+        }
+    }
     e->base.unpark_fd = unpark_fd;
     if (unpark_fd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
         if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, unpark_fd, &ev) < 0) {
             int err = -errno;
+            eddy__driver_mt_fini(&e->base);
             close(e->epfd);
             free(e);
             return err;

@@ -13,7 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { IOF_SOCK = 0x80, IOF_STREAM = 0x40 };
+#define IOF_SOCK EDDY__IOF_SOCK
+#define IOF_STREAM EDDY__IOF_STREAM
 
 /* Registers fd; kind is IOF_SOCK|IOF_STREAM when the caller knows it (TCP),
  * or 0 to find out with fstat/getsockopt. */
@@ -61,11 +62,9 @@ static int io_open(eddy_io *io, int fd, unsigned flags, unsigned kind)
         interest = EDDY__IO_READ;
     if (flags & EDDY_IO_WRITE_ONLY)
         interest = EDDY__IO_WRITE;
-    int r = eddy__io_register(c->driver, io, fd, interest, !(flags & EDDY_IO_LEVEL));
-    if (r < 0)
-        return r;
+    /* Before registering: the driver adds its own bit (EDDY__IOF_MT). */
     io->flags = (uint8_t)((flags & EDDY_IO_NOCLOSE) | kind);
-    return 0;
+    return eddy__io_register(c->driver, io, fd, interest, !(flags & EDDY_IO_LEVEL));
 }
 
 int eddy_io_release(eddy_io *io)
@@ -94,8 +93,6 @@ int eddy_io_close(eddy_io *io)
 }
 
 /* ---- shared steps -------------------------------------------------------- */
-
-static inline bool may_try(const eddy_io *io, uint32_t dir) { return (io->ready & dir) || io->fresh; }
 
 static inline ssize_t sys_read(eddy_io *io, void *buf, size_t len)
 {
@@ -160,14 +157,28 @@ static inline ssize_t sys_writev(eddy_io *io, const struct iovec *iov, int cnt)
 
 /* A short read from an edge-triggered stream socket proves it is drained
  * (epoll(7)): forget the readiness now instead of paying a read that
- * returns EAGAIN.  Not after a hang-up: the next read must see the 0. */
-static inline void after_read(eddy_io *io, ssize_t n, size_t asked)
+ * returns EAGAIN.  Not after a hang-up: the next read must see the 0.
+ * snap is the readiness word from before the read: the clear goes through
+ * the same tick check as after EAGAIN (an edge may have come since). */
+EDDY_INLINE void after_read(eddy_io *io, ssize_t n, size_t asked, uint32_t snap, bool mt)
 {
-    if (n > 0 && (size_t)n < asked && (io->flags & IOF_STREAM) && io->edge && !(io->ready & EDDY__IO_HUP)) {
-        io->ready &= ~EDDY__IO_READ;
-        io->fresh = 0;
-    }
+    /* One thread: ready is what it was at the snapshot; reading it again
+     * keeps the snapshot out of a register across the syscall. */
+    uint32_t r = mt ? snap : io->ready;
+    if (n > 0 && (size_t)n < asked && (io->flags & IOF_STREAM) && io->edge && !(r & EDDY__IO_HUP))
+        eddy__io_saw_eagain_m(io, EDDY__IO_READ, snap, mt);
 }
+
+/* Each hot poll is an always-inline body with the mode as a constant,
+ * instantiated once per mode (see driver.h): the single-thread copy pays
+ * one flag test and nothing else. */
+#define IO_MT(io) ((io) && EDDY_UNLIKELY(((io)->flags & EDDY__IOF_MT) != 0))
+#define MODE_SPLIT(io, body, ...)                                                                  \
+    do {                                                                                           \
+        if (IO_MT(io))                                                                             \
+            return body(__VA_ARGS__, true);                                                        \
+        return body(__VA_ARGS__, false);                                                           \
+    } while (0)
 
 static size_t iov_total(const struct iovec *iov, int cnt)
 {
@@ -177,33 +188,39 @@ static size_t iov_total(const struct iovec *iov, int cnt)
     return t;
 }
 
-ssize_t eddy_io_try_read(eddy_io *io, void *buf, size_t len)
+EDDY_INLINE ssize_t try_read(eddy_io *io, void *buf, size_t len, bool mt)
 {
     if (!io || !io->registered)
         return -EBADF;
+    uint32_t snap = eddy__io_ready_m(io, mt);
     ssize_t n = sys_read(io, buf, len);
     if (EAGAIN_OR_WOULDBLOCK(n)) {
-        eddy__io_saw_eagain(io, EDDY__IO_READ);
+        eddy__io_saw_eagain_m(io, EDDY__IO_READ, snap, mt);
         return -EAGAIN;
     }
-    after_read(io, n, len);
+    after_read(io, n, len, snap, mt);
     return n;
 }
 
-ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
+ssize_t eddy_io_try_read(eddy_io *io, void *buf, size_t len) { MODE_SPLIT(io, try_read, io, buf, len); }
+
+EDDY_INLINE ssize_t try_write(eddy_io *io, const void *buf, size_t len, bool mt)
 {
     if (!io || !io->registered)
         return -EBADF;
+    uint32_t snap = eddy__io_ready_m(io, mt);
     ssize_t n = sys_write(io, buf, len);
     if (EAGAIN_OR_WOULDBLOCK(n)) {
-        eddy__io_saw_eagain(io, EDDY__IO_WRITE);
+        eddy__io_saw_eagain_m(io, EDDY__IO_WRITE, snap, mt);
         return -EAGAIN;
     }
     return n;
 }
 
+ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len) { MODE_SPLIT(io, try_write, io, buf, len); }
+
 /* One-shot operations share this shape: try if maybe ready, else wait. */
-#define ONE_SHOT_POLL(f, cx, out, dir, call)                                                       \
+#define ONE_SHOT_POLL(f, cx, out, dir, call, mt)                                                    \
     do {                                                                                           \
         eddy_io *io_ = (f)->io;                                                                    \
         if (EDDY_UNLIKELY(!io_ || !io_->registered)) {                                             \
@@ -211,7 +228,8 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
             *(out) = -EBADF;                                                                       \
             return EDDY_READY;                                                                     \
         }                                                                                          \
-        if (may_try(io_, dir)) {                                                                   \
+        uint32_t snap_ = eddy__io_ready_m(io_, mt);                                                \
+        if (eddy__io_may_try_m(io_, snap_, dir, mt)) {                                             \
             if (!eddy__coop_spend(cx))                                                             \
                 return EDDY_PENDING;                                                               \
             ssize_t n_ = (call);                                                                   \
@@ -220,23 +238,23 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len)
                 *(out) = n_;                                                                       \
                 return EDDY_READY;                                                                 \
             }                                                                                      \
-            eddy__io_saw_eagain(io_, dir);                                                                  \
+            eddy__io_saw_eagain_m(io_, dir, snap_, mt);                                            \
         }                                                                                          \
-        return eddy__io_wait_for(io_, dir, &(f)->waiting, cx);                                              \
+        return eddy__io_wait_for_m(io_, dir, &(f)->waiting, cx, mt);                               \
     } while (0)
 
-static inline ssize_t read_once(eddy_io *io, void *buf, size_t len)
+EDDY_INLINE ssize_t read_once(eddy_io *io, void *buf, size_t len, uint32_t snap, bool mt)
 {
     ssize_t n = sys_read(io, buf, len);
-    after_read(io, n, len);
+    after_read(io, n, len, snap, mt);
     return n;
 }
 
-static inline ssize_t readv_once(eddy_io *io, const struct iovec *iov, int cnt)
+EDDY_INLINE ssize_t readv_once(eddy_io *io, const struct iovec *iov, int cnt, uint32_t snap, bool mt)
 {
     ssize_t n = sys_readv(io, iov, cnt);
     if (n > 0 && (io->flags & IOF_STREAM))
-        after_read(io, n, iov_total(iov, cnt));
+        after_read(io, n, iov_total(iov, cnt), snap, mt);
     return n;
 }
 
@@ -244,40 +262,44 @@ void eddy_read_init(eddy_read *f, eddy_io *io, void *buf, size_t len)
 {
     *f = (eddy_read){.io = io, .buf = buf, .len = len};
 }
-eddy_poll eddy_read_poll(eddy_read *f, eddy_cx *cx, ssize_t *out)
+EDDY_INLINE eddy_poll read_body(eddy_read *f, eddy_cx *cx, ssize_t *out, bool mt)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, read_once(io_, f->buf, f->len));
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, read_once(io_, f->buf, f->len, snap_, mt), mt);
 }
+eddy_poll eddy_read_poll(eddy_read *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, read_body, f, cx, out); }
 void eddy_read_drop(eddy_read *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
 void eddy_write_init(eddy_write *f, eddy_io *io, const void *buf, size_t len)
 {
     *f = (eddy_write){.io = io, .buf = buf, .len = len};
 }
-eddy_poll eddy_write_poll(eddy_write *f, eddy_cx *cx, ssize_t *out)
+EDDY_INLINE eddy_poll write_body(eddy_write *f, eddy_cx *cx, ssize_t *out, bool mt)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_write(io_, f->buf, f->len));
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_write(io_, f->buf, f->len), mt);
 }
+eddy_poll eddy_write_poll(eddy_write *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, write_body, f, cx, out); }
 void eddy_write_drop(eddy_write *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
 
 void eddy_readv_init(eddy_readv *f, eddy_io *io, const struct iovec *iov, int iovcnt)
 {
     *f = (eddy_readv){.io = io, .iov = iov, .iovcnt = iovcnt};
 }
-eddy_poll eddy_readv_poll(eddy_readv *f, eddy_cx *cx, ssize_t *out)
+EDDY_INLINE eddy_poll readv_body(eddy_readv *f, eddy_cx *cx, ssize_t *out, bool mt)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, readv_once(io_, f->iov, f->iovcnt));
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, readv_once(io_, f->iov, f->iovcnt, snap_, mt), mt);
 }
+eddy_poll eddy_readv_poll(eddy_readv *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, readv_body, f, cx, out); }
 void eddy_readv_drop(eddy_readv *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
 
 void eddy_writev_init(eddy_writev *f, eddy_io *io, const struct iovec *iov, int iovcnt)
 {
     *f = (eddy_writev){.io = io, .iov = iov, .iovcnt = iovcnt};
 }
-eddy_poll eddy_writev_poll(eddy_writev *f, eddy_cx *cx, ssize_t *out)
+EDDY_INLINE eddy_poll writev_body(eddy_writev *f, eddy_cx *cx, ssize_t *out, bool mt)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_writev(io_, f->iov, f->iovcnt));
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_writev(io_, f->iov, f->iovcnt), mt);
 }
+eddy_poll eddy_writev_poll(eddy_writev *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, writev_body, f, cx, out); }
 void eddy_writev_drop(eddy_writev *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
 
 /* ---- loops ---------------------------------------------------------------- */
@@ -287,7 +309,7 @@ void eddy_write_all_init(eddy_write_all *f, eddy_io *io, const void *buf, size_t
     *f = (eddy_write_all){.io = io, .buf = buf, .len = len};
 }
 
-eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
+EDDY_INLINE eddy_poll write_all_body(eddy_write_all *f, eddy_cx *cx, ssize_t *out, bool mt)
 {
     eddy_io *io = f->io;
     if (EDDY_UNLIKELY(!io || !io->registered)) {
@@ -296,15 +318,16 @@ eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
         return EDDY_READY;
     }
     while (f->done < f->len) {
-        if (!may_try(io, EDDY__IO_WRITE))
-            return eddy__io_wait_for(io, EDDY__IO_WRITE, &f->waiting, cx);
+        uint32_t snap = eddy__io_ready_m(io, mt);
+        if (!eddy__io_may_try_m(io, snap, EDDY__IO_WRITE, mt))
+            return eddy__io_wait_for_m(io, EDDY__IO_WRITE, &f->waiting, cx, mt);
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
         ssize_t n = sys_write(io, f->buf + f->done, f->len - f->done);
         if (n >= 0) {
             f->done += (size_t)n;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
-            eddy__io_saw_eagain(io, EDDY__IO_WRITE);
+            eddy__io_saw_eagain_m(io, EDDY__IO_WRITE, snap, mt);
         } else {
             f->waiting = 0;
             *out = n;
@@ -314,6 +337,11 @@ eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
     f->waiting = 0;
     *out = (ssize_t)f->len;
     return EDDY_READY;
+}
+
+eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
+{
+    MODE_SPLIT(f->io, write_all_body, f, cx, out);
 }
 
 void eddy_write_all_drop(eddy_write_all *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
@@ -323,7 +351,7 @@ void eddy_read_exact_init(eddy_read_exact *f, eddy_io *io, void *buf, size_t len
     *f = (eddy_read_exact){.io = io, .buf = buf, .len = len};
 }
 
-eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
+EDDY_INLINE eddy_poll read_exact_body(eddy_read_exact *f, eddy_cx *cx, ssize_t *out, bool mt)
 {
     eddy_io *io = f->io;
     if (EDDY_UNLIKELY(!io || !io->registered)) {
@@ -332,20 +360,21 @@ eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
         return EDDY_READY;
     }
     while (f->done < f->len) {
-        if (!may_try(io, EDDY__IO_READ))
-            return eddy__io_wait_for(io, EDDY__IO_READ, &f->waiting, cx);
+        uint32_t snap = eddy__io_ready_m(io, mt);
+        if (!eddy__io_may_try_m(io, snap, EDDY__IO_READ, mt))
+            return eddy__io_wait_for_m(io, EDDY__IO_READ, &f->waiting, cx, mt);
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
         ssize_t n = sys_read(io, f->buf + f->done, f->len - f->done);
         if (n > 0) {
-            after_read(io, n, f->len - f->done);
+            after_read(io, n, f->len - f->done, snap, mt);
             f->done += (size_t)n;
         } else if (n == 0) {
             f->waiting = 0;
             *out = -EPIPE;
             return EDDY_READY;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
-            eddy__io_saw_eagain(io, EDDY__IO_READ);
+            eddy__io_saw_eagain_m(io, EDDY__IO_READ, snap, mt);
         } else {
             f->waiting = 0;
             *out = n;
@@ -355,6 +384,11 @@ eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
     f->waiting = 0;
     *out = (ssize_t)f->len;
     return EDDY_READY;
+}
+
+eddy_poll eddy_read_exact_poll(eddy_read_exact *f, eddy_cx *cx, ssize_t *out)
+{
+    MODE_SPLIT(f->io, read_exact_body, f, cx, out);
 }
 
 void eddy_read_exact_drop(eddy_read_exact *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
@@ -373,7 +407,7 @@ eddy_poll eddy_ready_poll(eddy_ready *f, eddy_cx *cx, int *out)
             *out = -EBADF;
         return EDDY_READY;
     }
-    if (io->ready & f->dir) {
+    if (eddy__io_ready(io) & f->dir) {
         f->waiting = 0;
         if (out)
             *out = 0;

@@ -176,7 +176,8 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
         retry = true;
     }
     for (;;) {
-        if (!retry && !(io->ready & EDDY__IO_READ) && !io->fresh)
+        uint32_t snap = eddy__io_ready(io);
+        if (!retry && !eddy__io_may_try(io, snap, EDDY__IO_READ))
             return eddy__io_wait_for(io, EDDY__IO_READ, &f->waiting, cx);
         retry = false;
         if (!eddy__coop_spend(cx))
@@ -200,7 +201,7 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
             continue;
         }
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            eddy__io_saw_eagain(io, EDDY__IO_READ);
+            eddy__io_saw_eagain(io, EDDY__IO_READ, snap);
             continue; /* goes to wait */
         }
         if (out_of_resources(e)) {
@@ -343,7 +344,7 @@ eddy_poll eddy_connect_poll(eddy_connect *f, eddy_cx *cx, int *out)
         *out = -EDDY_EMISUSE;
         return EDDY_READY;
     }
-    if (io->ready & EDDY__IO_WRITE) {
+    if (eddy__io_ready(io) & EDDY__IO_WRITE) {
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)

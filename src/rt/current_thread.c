@@ -510,10 +510,10 @@ int eddy_rt_new(eddy_rt **out, const eddy_rt_builder *b)
     }
     atomic_init(&sh->balance, EDDY__BIAS);
     atomic_init(&sh->remote, NULL);
-    err = eddy__driver_new(&ct->core.driver, sh->evfd);
+    err = eddy__driver_new(&ct->core.driver, sh->evfd, false);
     if (err < 0)
         goto fail_evfd;
-    err = eddy__timers_new(&ct->core.timers, b->start_paused);
+    err = eddy__timers_new(&ct->core.timers, b->start_paused, false);
     if (err < 0)
         goto fail_driver;
     err = ring_reserve(ct);

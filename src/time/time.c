@@ -50,6 +50,8 @@ int eddy_time_pause(void)
     struct eddy__timers *t = current_timers();
     if (!t)
         return -EDDY_ENORUNTIME;
+    if (eddy__timers_is_mt(t))
+        return -ENOTSUP; /* the virtual clock needs the current-thread runtime */
     eddy__timers_pause(t);
     return 0;
 }
@@ -59,6 +61,8 @@ int eddy_time_resume(void)
     struct eddy__timers *t = current_timers();
     if (!t)
         return -EDDY_ENORUNTIME;
+    if (eddy__timers_is_mt(t))
+        return 0; /* never paused: nothing to resume */
     eddy__timers_resume(t);
     return 0;
 }
@@ -68,6 +72,8 @@ int eddy_time_advance(uint64_t ns)
     struct eddy__timers *t = current_timers();
     if (!t)
         return -EDDY_ENORUNTIME;
+    if (eddy__timers_is_mt(t))
+        return -ENOTSUP;
     eddy__timers_advance(t, ns);
     eddy__timers_fire(t);
     return 0;
@@ -124,7 +130,7 @@ eddy_instant eddy_sleep_deadline(const eddy_sleep *s)
     return (s->tm.flags & EDDY__TM_RELATIVE) ? 0 : s->tm.deadline;
 }
 
-bool eddy_sleep_is_armed(const eddy_sleep *s) { return s->tm.wheel != NULL; }
+bool eddy_sleep_is_armed(const eddy_sleep *s) { return EDDY__LOAD_RELAXED(&s->tm.wheel) != NULL; }
 
 /* ---- interval --------------------------------------------------------------- */
 

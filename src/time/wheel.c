@@ -23,6 +23,7 @@
 #include "timers.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -43,7 +44,7 @@ _Static_assert(SLOTS == 64, "occupancy masks are one uint64_t per level");
 _Static_assert(BITS * LEVELS < 64, "the wheel span must fit in a tick count");
 
 struct eddy__timers {
-    uint64_t now;     /* cached clock (ns) */
+    uint64_t now;     /* cached clock (ns); relaxed atomic: read by any thread */
     uint64_t origin;  /* ns of tick 0 */
     uint64_t elapsed; /* last tick processed */
     int64_t offset;   /* running clock: now = CLOCK_MONOTONIC + offset */
@@ -55,6 +56,12 @@ struct eddy__timers {
     eddy__tlink due;           /* due, to be woken by the next fire */
     eddy__tlink never;         /* deadline EDDY_INSTANT_NEVER: linked, never due */
     eddy__tlink slot[LEVELS][SLOTS];
+    /* ---- multi-thread mode (mt): see "Multi-thread mode" in 0004 ---- */
+    bool mt;
+    pthread_mutex_t mu;                /* guards everything above but now's reads */
+    _Atomic uint64_t sleep_deadline;   /* the driver owner's wake-up instant; UINT64_MAX: nobody sleeps */
+    void (*unpark)(void *);            /* ends the owner's driver wait */
+    void *unpark_arg;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -265,11 +272,21 @@ static void advance_to(struct eddy__timers *t, uint64_t to)
 
 /* ---- scheduler interface ---------------------------------------------------- */
 
-int eddy__timers_new(struct eddy__timers **out, bool paused)
+int eddy__timers_new(struct eddy__timers **out, bool paused, bool mt)
 {
+    if (paused && mt)
+        return -ENOTSUP; /* the virtual clock needs the current-thread runtime */
     struct eddy__timers *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
+    atomic_init(&t->sleep_deadline, UINT64_MAX);
+    if (mt) {
+        if (pthread_mutex_init(&t->mu, NULL) != 0) {
+            free(t);
+            return -ENOMEM;
+        }
+        t->mt = true;
+    }
     t->now = clock_ns();
     t->origin = t->now;
     t->paused = paused;
@@ -305,10 +322,15 @@ void eddy__timers_free(struct eddy__timers *t)
     release_list(t, &t->overflow);
     release_list(t, &t->due);
     release_list(t, &t->never);
+    if (t->mt)
+        pthread_mutex_destroy(&t->mu);
     free(t);
 }
 
-void eddy__timers_tick_clock(struct eddy__timers *t)
+static inline void lock(struct eddy__timers *t) { pthread_mutex_lock(&t->mu); }
+static inline void unlock(struct eddy__timers *t) { pthread_mutex_unlock(&t->mu); }
+
+static inline void tick_clock(struct eddy__timers *t)
 {
     if (t->paused)
         return;
@@ -319,11 +341,85 @@ void eddy__timers_tick_clock(struct eddy__timers *t)
     }
     uint64_t n = (uint64_t)((int64_t)m + t->offset);
     if (n > t->now)
-        t->now = n;
+        EDDY__STORE_RELAXED(&t->now, n);
+}
+
+/* The single-thread entry points below have no mode test: the scheduler
+ * knows its mode and calls the _mt forms (debug builds check). */
+static inline void check_st(const struct eddy__timers *t, const char *fn)
+{
+#if EDDY_DEBUG
+    if (EDDY_UNLIKELY(t->mt))
+        eddy_misuse(fn, "called on a multi-thread wheel: use the eddy__timers_mt_ form");
+#else
+    (void)t;
+    (void)fn;
+#endif
+}
+
+void eddy__timers_tick_clock(struct eddy__timers *t)
+{
+    check_st(t, "eddy__timers_tick_clock");
+    tick_clock(t);
+}
+
+void eddy__timers_mt_tick_clock(struct eddy__timers *t)
+{
+    lock(t);
+    tick_clock(t);
+    unlock(t);
+}
+
+/* Multi-thread fire: the due list is moved to a local list under the lock
+ * (so the loop is bounded by what was due on entry, however fast other
+ * threads insert), then woken in batches with the lock released: a wake
+ * only pushes a task to a queue, but it is not the wheel's code.  An entry
+ * taken out of the list has its waker moved out and `wheel` cleared (a
+ * release store) in the same critical section: that is the instant it
+ * fired; a cancel after it finds the entry unlinked and its waker empty. */
+#define FIRE_BATCH 32
+
+size_t eddy__timers_mt_fire(struct eddy__timers *t)
+{
+    eddy__tlink batch;
+    size_t n = 0;
+    lock(t);
+    advance_to(t, now_tick(t));
+    if (list_empty(&t->due)) {
+        unlock(t);
+        return 0;
+    }
+    batch.next = t->due.next;
+    batch.prev = t->due.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    list_init(&t->due);
+    for (;;) {
+        eddy_waker ws[FIRE_BATCH];
+        unsigned k = 0;
+        while (k < FIRE_BATCH && !list_empty(&batch)) {
+            eddy__timer *e = entry_of(batch.next);
+            list_del(&e->link);
+            e->where = WHERE_NONE;
+            t->armed--;
+            ws[k++] = e->waker;
+            e->waker = EDDY_WAKER_EMPTY;
+            EDDY__STORE_RELEASE(&e->wheel, (struct eddy__timers *)NULL);
+        }
+        bool more = !list_empty(&batch);
+        unlock(t);
+        for (unsigned i = 0; i < k; i++)
+            eddy_waker_wake(&ws[i]);
+        n += k;
+        if (!more)
+            return n;
+        lock(t); /* a cancel may have emptied the batch meanwhile: re-checked above */
+    }
 }
 
 size_t eddy__timers_fire(struct eddy__timers *t)
 {
+    check_st(t, "eddy__timers_fire");
     advance_to(t, now_tick(t));
     size_t n = 0;
     /* One at a time from the head: a wake may (in exotic wakers) cancel or
@@ -342,7 +438,23 @@ size_t eddy__timers_fire(struct eddy__timers *t)
     return n;
 }
 
+static inline int64_t next_timeout(struct eddy__timers *t);
+
 int64_t eddy__timers_next_timeout(struct eddy__timers *t)
+{
+    check_st(t, "eddy__timers_next_timeout");
+    return next_timeout(t);
+}
+
+int64_t eddy__timers_mt_next_timeout(struct eddy__timers *t)
+{
+    lock(t);
+    int64_t r = next_timeout(t);
+    unlock(t);
+    return r;
+}
+
+static inline int64_t next_timeout(struct eddy__timers *t)
 {
     if (!list_empty(&t->due))
         return 0;
@@ -376,7 +488,7 @@ bool eddy__timers_auto_advance(struct eddy__timers *t)
             return false;
         uint64_t ns = tick_ns(t, at);
         if (ns > t->now)
-            t->now = ns;
+            EDDY__STORE_RELAXED(&t->now, ns);
         advance_to(t, at);
     }
     return true;
@@ -384,14 +496,17 @@ bool eddy__timers_auto_advance(struct eddy__timers *t)
 
 /* ---- additions --------------------------------------------------------------- */
 
-uint64_t eddy__timers_now(const struct eddy__timers *t) { return t->now; }
+uint64_t eddy__timers_now(const struct eddy__timers *t) { return EDDY__LOAD_RELAXED(&t->now); }
 
 uint64_t eddy__timers_deadline_base(const struct eddy__timers *t)
 {
+    /* mt: paused and resync stay false and offset stays 0 (no virtual
+     * clock), so only now is shared, and it is read atomically. */
+    uint64_t now = EDDY__LOAD_RELAXED(&t->now);
     if (t->paused || t->resync)
-        return t->now;
+        return now;
     uint64_t n = (uint64_t)((int64_t)clock_ns() + t->offset);
-    return n > t->now ? n : t->now;
+    return n > now ? n : now;
 }
 
 void eddy__timers_pause(struct eddy__timers *t) { t->paused = true; }
@@ -413,46 +528,201 @@ void eddy__timers_advance(struct eddy__timers *t, uint64_t ns)
         uint64_t d = n - t->now;
         t->offset += (int64_t)(d < room ? d : room);
     }
-    t->now = n;
+    EDDY__STORE_RELAXED(&t->now, n);
 }
 
-size_t eddy__timers_armed(const struct eddy__timers *t) { return t->armed; }
+size_t eddy__timers_armed(const struct eddy__timers *t)
+{
+    if (EDDY_UNLIKELY(t->mt)) {
+        struct eddy__timers *m = (struct eddy__timers *)t; /* the lock is not part of the value */
+        lock(m);
+        size_t n = m->armed;
+        unlock(m);
+        return n;
+    }
+    return t->armed;
+}
 
-void eddy__timer_insert(struct eddy__timers *t, eddy__timer *e)
+bool eddy__timers_is_mt(const struct eddy__timers *t) { return t->mt; }
+
+void eddy__timers_set_unpark(struct eddy__timers *t, void (*fn)(void *), void *arg)
+{
+    if (t->mt)
+        lock(t);
+    t->unpark = fn;
+    t->unpark_arg = arg;
+    if (t->mt)
+        unlock(t);
+}
+
+/* Under the lock, after linking an entry with this deadline: true if the
+ * driver owner sleeps past it and must be unparked (the caller calls the
+ * hook after unlocking).  The sleep deadline drops to UINT64_MAX, so a
+ * burst of inserts writes the eventfd once; the owner recomputes its
+ * timeout with all of them when it wakes. */
+static inline bool must_unpark(struct eddy__timers *t, uint64_t deadline)
+{
+    if (deadline >= atomic_load_explicit(&t->sleep_deadline, memory_order_relaxed) || !t->unpark)
+        return false;
+    atomic_store_explicit(&t->sleep_deadline, UINT64_MAX, memory_order_relaxed);
+    return true;
+}
+
+int64_t eddy__timers_sleep_begin(struct eddy__timers *t, int64_t max_ns)
+{
+    lock(t);
+    tick_clock(t);
+    int64_t to = next_timeout(t);
+    if (max_ns >= 0 && (to < 0 || to > max_ns))
+        to = max_ns;
+    if (to != 0) {
+        /* Stored under the lock that every insert takes: an insert before
+         * this is in `to`, an insert after it sees the deadline. */
+        uint64_t end = to < 0 ? UINT64_MAX - 1 : sat_add(t->now, (uint64_t)to);
+        atomic_store_explicit(&t->sleep_deadline, end < UINT64_MAX ? end : UINT64_MAX - 1, memory_order_relaxed);
+    }
+    unlock(t);
+    return to;
+}
+
+void eddy__timers_sleep_end(struct eddy__timers *t)
+{
+    atomic_store_explicit(&t->sleep_deadline, UINT64_MAX, memory_order_relaxed);
+}
+
+static inline void insert(struct eddy__timers *t, eddy__timer *e)
 {
     place(t, e);
     e->wheel = t;
     t->armed++;
 }
 
-void eddy__timer_remove(eddy__timer *e)
+void eddy__timer_insert(struct eddy__timers *t, eddy__timer *e)
 {
-    struct eddy__timers *t = e->wheel;
-    if (!t)
+    if (EDDY_UNLIKELY(t->mt)) {
+        lock(t);
+        insert(t, e);
+        bool kick = must_unpark(t, e->deadline);
+        unlock(t);
+        if (kick)
+            t->unpark(t->unpark_arg);
         return;
+    }
+    insert(t, e);
+}
+
+/* Unlinks e from t (the caller holds t's lock in mt mode). */
+static inline void remove_from(struct eddy__timers *t, eddy__timer *e)
+{
     unplace(t, e);
     e->wheel = NULL;
     t->armed--;
 }
 
+/* In mt mode an entry's `wheel` is cleared by fire on another thread, so
+ * it is read with acquire (pairing with fire's release store: NULL means
+ * fire is done with the entry, its waker included), then re-checked under
+ * the lock.  Only the task that owns the entry links it, so a NULL cannot
+ * turn non-NULL behind the owner's back. */
+static EDDY_NOINLINE void remove_mt(struct eddy__timers *t, eddy__timer *e, bool drop_waker)
+{
+    eddy_waker w = EDDY_WAKER_EMPTY;
+    lock(t);
+    if (e->wheel == t)
+        remove_from(t, e);
+    if (drop_waker) {
+        w = e->waker;
+        e->waker = EDDY_WAKER_EMPTY;
+    }
+    unlock(t);
+    eddy_waker_drop(&w);
+}
+
+void eddy__timer_remove(eddy__timer *e)
+{
+    struct eddy__timers *t = EDDY__LOAD_ACQUIRE(&e->wheel);
+    if (!t)
+        return;
+    if (EDDY_UNLIKELY(t->mt)) {
+        remove_mt(t, e, false);
+        return;
+    }
+    remove_from(t, e);
+}
+
 void eddy__timer_cancel(eddy__timer *e)
 {
-    eddy__timer_remove(e);
+    struct eddy__timers *t = EDDY__LOAD_ACQUIRE(&e->wheel);
+    if (t && EDDY_UNLIKELY(t->mt)) {
+        remove_mt(t, e, true);
+        return;
+    }
+    if (t)
+        remove_from(t, e);
     eddy_waker_drop(&e->waker);
+}
+
+static EDDY_NOINLINE void arm_mt(struct eddy__timers *t, eddy__timer *e, const eddy_waker *w)
+{
+    struct eddy__timers *cur = EDDY__LOAD_ACQUIRE(&e->wheel);
+    if (cur && cur != t)
+        eddy__timer_remove(e); /* linked in another runtime's wheel */
+    eddy_waker old = EDDY_WAKER_EMPTY;
+    bool kick = false;
+    lock(t);
+    /* Link and store the waker in one critical section: fire must never
+     * find the entry linked with the previous (or no) waker. */
+    if (e->wheel != t) {
+        insert(t, e);
+        kick = must_unpark(t, e->deadline);
+    }
+    if (!eddy_waker_will_wake(&e->waker, w)) {
+        old = e->waker;
+        e->waker = eddy_waker_clone(w);
+    }
+    unlock(t);
+    eddy_waker_drop(&old); /* outside the lock: it may free a task */
+    if (kick)
+        t->unpark(t->unpark_arg);
 }
 
 void eddy__timer_arm(struct eddy__timers *t, eddy__timer *e, const eddy_waker *w)
 {
+    if (EDDY_UNLIKELY(t->mt)) {
+        arm_mt(t, e, w);
+        return;
+    }
     if (e->wheel != t) {
         eddy__timer_remove(e);
-        eddy__timer_insert(t, e);
+        insert(t, e);
     }
     eddy_waker_set(&e->waker, w);
 }
 
+static EDDY_NOINLINE void set_deadline_mt(struct eddy__timers *t, eddy__timer *e, uint64_t deadline)
+{
+    bool kick = false;
+    lock(t);
+    if (e->wheel != t) {
+        e->deadline = deadline; /* fired meanwhile: just keep the value */
+    } else if (e->deadline != deadline) {
+        e->deadline = deadline;
+        unplace(t, e);
+        place(t, e);
+        kick = must_unpark(t, deadline);
+    }
+    unlock(t);
+    if (kick)
+        t->unpark(t->unpark_arg);
+}
+
 void eddy__timer_set_deadline(eddy__timer *e, uint64_t deadline)
 {
-    struct eddy__timers *t = e->wheel;
+    struct eddy__timers *t = EDDY__LOAD_ACQUIRE(&e->wheel);
+    if (t && EDDY_UNLIKELY(t->mt)) {
+        set_deadline_mt(t, e, deadline);
+        return;
+    }
     if (t && e->deadline == deadline)
         return;
     e->deadline = deadline;
@@ -462,3 +732,19 @@ void eddy__timer_set_deadline(eddy__timer *e, uint64_t deadline)
     }
 }
 
+#if EDDY_DEBUG
+void eddy__timer_check_slow(const eddy__timer *e, const char *what)
+{
+    struct eddy__timers *t = EDDY__LOAD_ACQUIRE(&e->wheel);
+    if (!t)
+        return;
+    if (t->mt)
+        lock(t);
+    /* Re-read under the lock: fire may have unlinked it meanwhile. */
+    bool bad = e->wheel && (e->link.next->prev != &e->link || e->link.prev->next != &e->link);
+    if (t->mt)
+        unlock(t);
+    if (bad)
+        eddy__timer_moved(what);
+}
+#endif
