@@ -3,7 +3,7 @@
  * EDDY_FINALLY releases it exactly once with eddy_join_detach.  Before this
  * rule, the await's drop released the handle and the cleanup released it a
  * second time (ASan reports that as a use after free). */
-// eddy-test-labels: flavors
+
 #include "eddy_test.h"
 
 #include <eddy.h>

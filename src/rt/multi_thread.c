@@ -23,13 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef EDDY_MTIO_LANDED /* TEMP until the mtio branch merges */
-#define eddy__driver_new(o, fd, m) eddy__driver_new(o, fd)
-#define eddy__timers_new(o, p, m) eddy__timers_new(o, p)
-#define eddy__timers_set_unpark(t, f, a) ((void)(f), (void)(a))
-#define eddy__timers_sleeping_until(t, ns) ((void)(ns))
-#endif
-
 #define LQ_CAP 256u            /* per-worker run queue (power of two) */
 #define LQ_MASK (LQ_CAP - 1)
 #define LIFO_MAX 3u            /* consecutive LIFO-slot polls before the queue goes first */
@@ -682,9 +675,9 @@ static void maintenance(struct eddy__worker *w)
     struct eddy__mt *mt = w->mt;
     if (!driver_trylock(mt))
         return; /* another worker is in the driver: it sees the events */
-    eddy__timers_tick_clock(mt->timers);
-    eddy__timers_fire(mt->timers);
-    if (mt->driver->sources > 0)
+    eddy__timers_mt_tick_clock(mt->timers);
+    eddy__timers_mt_fire(mt->timers);
+    if (eddy__driver_sources(mt->driver) > 0)
         mt->driver->ops->wait(mt->driver, 0);
     driver_unlock(mt);
 }
@@ -819,19 +812,20 @@ static void park(struct eddy__worker *w)
             atomic_store(&w->in_driver, 1);
             if (!atomic_load(&w->notified) && !atomic_load(&mt->shutdown)) {
                 struct eddy__timers *tm = mt->timers;
-                eddy__timers_tick_clock(tm);
-                eddy__timers_fire(tm);
-                int64_t timeout = eddy__timers_next_timeout(tm);
+                eddy__timers_mt_tick_clock(tm);
+                eddy__timers_mt_fire(tm);
                 if (!work_visible(w)) {
-                    eddy__timers_sleeping_until(tm, timeout < 0 ? UINT64_MAX
-                                                                : eddy__timers_now(tm) + (uint64_t)timeout);
+                    /* Computes the timeout and records the wake-up instant in
+                     * one step: an earlier timer inserted from now on ends
+                     * the wait through timers_unpark. */
+                    int64_t timeout = eddy__timers_sleep_begin(tm, -1);
                     mt->driver->ops->wait(mt->driver, timeout);
-                    eddy__timers_sleeping_until(tm, UINT64_MAX);
+                    eddy__timers_sleep_end(tm);
                 }
             }
             atomic_store(&w->in_driver, 0);
-            eddy__timers_tick_clock(mt->timers);
-            eddy__timers_fire(mt->timers);
+            eddy__timers_mt_tick_clock(mt->timers);
+            eddy__timers_mt_fire(mt->timers);
             driver_unlock(mt);
         } else {
             while (!atomic_load(&w->notified) && !atomic_load(&mt->shutdown))
@@ -1109,9 +1103,9 @@ void eddy__mt_free(eddy_rt *rt)
     eddy__timers_free(mt->timers);
     mt->timers = NULL;
 #if EDDY_DEBUG
-    if (mt->driver->sources > 0)
+    if (eddy__driver_sources(mt->driver) > 0)
         eddy__warn("eddy_rt_free: %ld I/O object(s) still registered; close sockets before freeing the runtime",
-                   mt->driver->sources);
+                   eddy__driver_sources(mt->driver));
 #endif
     eddy__tls_core = NULL;
     mt_destroy(mt);
