@@ -6,7 +6,7 @@
  * their values; senders dropped: drain, then -EDDY_ECLOSED); clones;
  * unbounded growth across wrap-around; and the same through tasks with
  * eddy_join_abort. */
-// eddy-test-labels: flavors
+
 #include <eddy.h>
 
 #include "eddy_test.h"
