@@ -45,7 +45,10 @@
  *   far behind that the room's channel overwrote messages it had not
  *   received yet (-EDDY_ELAGGED: it would silently miss them otherwise),
  *   the server resets the connection and the others get
- *   "* <nick> dropped (too slow)".  Publishing never waits for a reader:
+ *   "* <nick> dropped (too slow)".  Besides that, the kernel holds at most
+ *   32 KiB per connection (SO_SNDBUF is fixed at 16 KiB, which Linux
+ *   doubles), so a client that stops reading is dropped after about
+ *   --max-output + 32 KiB.  Publishing never waits for a reader:
  *   eddy_broadcast_send copies into a ring and returns.
  *
  * The shape (the listener and the signal handling are echo_server's):
@@ -84,6 +87,8 @@
  * many such bursts (see CHANNEL_BYTES). */
 #define LINES_PER_TURN 16
 #define READS_PER_TURN 4
+/* SO_SNDBUF of a connection (Linux doubles it): plenty for lines of chat. */
+#define KERNEL_SNDBUF (16 * 1024)
 /* An emptied output buffer bigger than this goes back to malloc, so an
  * idle client holds none. */
 #define OUT_KEEP 4096
@@ -566,6 +571,16 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
         EDDY_RETURN(); /* the cleanup closes c->fd */
     c->fd = -1;
     c->opened = true;
+    /* Lines are small and interactive: without this, Nagle holds a line
+     * back until the previous one is acknowledged, and a delayed ACK makes
+     * that 40 ms. */
+    (void)eddy_tcp_set_nodelay(&c->sock, true);
+    /* A fixed kernel send buffer: left to autotuning it grows to megabytes
+     * for a peer that does not read, and --max-output would bound nothing. */
+    {
+        int sndbuf = KERNEL_SNDBUF;
+        (void)setsockopt(eddy_io_fd(&c->sock.io), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    }
     c->id = atomic_fetch_add_explicit(&room.next_id, 1, memory_order_relaxed) + 1;
     c->in_cap = room.max_line + 2 > 4096 ? room.max_line + 2 : 4096;
     c->in = malloc(c->in_cap);
