@@ -32,7 +32,10 @@
  *   /anything-else     "* error: unknown command ..."
  *
  * When a client goes (/quit, end of stream, reset, any error) everyone
- * else gets "* <nick> left".  An unterminated last line is ignored.
+ * else gets "* <nick> left" at once.  After /quit or the end of its
+ * stream (a half-close) the client still gets what it was owed, answers
+ * included, for up to 5 s; then the server closes.  An unterminated last
+ * line is ignored.
  *
  * Limits.
  * - A line longer than --max-line bytes (default 1024, not counting the
@@ -92,6 +95,8 @@
 /* An emptied output buffer bigger than this goes back to malloc, so an
  * idle client holds none. */
 #define OUT_KEEP 4096
+/* How long a closing connection may take to accept its last output. */
+#define CLOSE_LINGER EDDY_SEC(5)
 /* Memory for the room's broadcast ring; the capacity in messages follows
  * from the message size, within [CHANNEL_MIN, CHANNEL_MAX]. */
 #define CHANNEL_BYTES (4u << 20)
@@ -218,14 +223,14 @@ static void room_leave(struct member *m)
 
 /* ---- the connection task -------------------------------------------------- */
 
-enum { K_READ, K_RECV, K_WRITE };
+enum { K_READ, K_RECV, K_WRITE, K_LINGER };
 
 struct conn {
     eddy_coro co;
     int fd; /* the accepted descriptor, until eddy_tcp_open owns it */
     bool opened;
     bool joined;
-    bool closing;   /* /quit: flush the output, then close */
+    bool closing;   /* /quit or end of stream: out of the room; flush, then close */
     bool slow;      /* owes more than --max-output, or lagged */
     bool discarding; /* inside an over-long line: drop bytes up to its "\n" */
     uint64_t id;
@@ -245,15 +250,18 @@ struct conn {
     /* The wait: a select over up to three children. */
     eddy_ready rd, wr;
     eddy_broadcast_recv recv;
-    int rd_rc, wr_rc, recv_rc;
+    eddy_sleep linger;
+    eddy_instant linger_until;
+    int rd_rc, wr_rc, recv_rc, linger_rc;
     size_t nk, won;
-    uint8_t kind[3];
-    eddy_child kids[3];
+    uint8_t kind[4];
+    eddy_child kids[4];
     eddy_select sel;
 };
 
 EDDY_STATIC_FUTURE_VT(ready_vt, eddy_ready, int, eddy_ready_poll, eddy_ready_drop);
 EDDY_STATIC_FUTURE_VT(recv_vt, eddy_broadcast_recv, int, eddy_broadcast_recv_poll, eddy_broadcast_recv_drop);
+EDDY_STATIC_FUTURE_VT(sleep_vt, eddy_sleep, int, eddy_sleep_poll, eddy_sleep_drop);
 
 static size_t out_pending(const struct conn *c) { return c->out_len - c->out_off; }
 
@@ -340,6 +348,31 @@ static void notice(struct conn *c, const char *nick, const char *what)
     msg_send(c);
 }
 
+/* Leaves the room: the others are told (unless the server is shutting
+ * down, when nobody is left to tell). */
+static void leave_room(struct conn *c, bool tell)
+{
+    if (!c->joined)
+        return;
+    c->joined = false;
+    room_leave(&c->me);
+    eddy_broadcast_rx_drop(c->rx);
+    c->rx = NULL;
+    if (tell)
+        notice(c, c->me.nick, c->slow ? " dropped (too slow)\n" : " left\n");
+    if (c->slow)
+        atomic_fetch_add_explicit(&room.dropped_slow, 1, memory_order_relaxed);
+}
+
+/* /quit or end of stream: out of the room now, so the others hear of it
+ * at once; what is still owed to the client gets CLOSE_LINGER to go out. */
+static void begin_close(struct conn *c)
+{
+    c->closing = true;
+    leave_room(c, true);
+    c->linger_until = eddy_now() + CLOSE_LINGER;
+}
+
 /* Writes what the socket takes.  Returns false when the connection broke. */
 static bool flush_out(struct conn *c)
 {
@@ -402,9 +435,8 @@ static bool handle_nick(struct conn *c, const char *s, size_t n)
 {
     trim(&s, &n);
     if (n == 5 && !memcmp(s, "/quit", 5)) {
-        out_str(c, "* bye\n");
-        c->closing = true;
-        return true;
+        begin_close(c);
+        return out_str(c, "* bye\n");
     }
     if (!nick_valid(s, n))
         return out_str(c, nick_rules) && out_str(c, "* nickname?\n");
@@ -417,9 +449,8 @@ static bool handle_nick(struct conn *c, const char *s, size_t n)
     int rc = eddy_broadcast_subscribe(room.tx, &c->rx);
     if (rc < 0) {
         room_leave(&c->me);
-        out_fmt(c, "* error: server out of memory\n");
-        c->closing = true;
-        return true;
+        begin_close(c);
+        return out_fmt(c, "* error: server out of memory\n");
     }
     c->joined = true;
     atomic_fetch_add_explicit(&room.joined, 1, memory_order_relaxed);
@@ -475,7 +506,7 @@ static bool handle_line(struct conn *c, const char *s, size_t n)
         if (w == 5 && !memcmp(s, "/nick", 5))
             return cmd_nick(c, s + w, n - w);
         if (w == 5 && !memcmp(s, "/quit", 5)) {
-            c->closing = true;
+            begin_close(c);
             return out_str(c, "* bye\n");
         }
         return out_str(c, "* error: unknown command (try /who, /nick NEW, /quit; // starts a line with /)\n");
@@ -493,12 +524,12 @@ static bool handle_line(struct conn *c, const char *s, size_t n)
     return true;
 }
 
-enum { IN_IDLE, IN_MORE, IN_END };
+enum { IN_IDLE, IN_MORE, IN_EOF, IN_BROKEN };
 
 /* Handles buffered lines and reads more, within the per-turn bounds.
- * IN_IDLE: the socket is drained, wait for it; IN_MORE: there is more to
- * do, yield first; IN_END: end the connection (end of stream, an error,
- * /quit, or too slow). */
+ * IN_IDLE: the socket is drained (or /quit came), wait; IN_MORE: there is
+ * more to do, yield first; IN_EOF: the client finished sending; IN_BROKEN:
+ * end the connection now (an error, or too slow). */
 static int handle_input(struct conn *c)
 {
     unsigned lines = 0, reads = 0;
@@ -521,15 +552,15 @@ static int handle_input(struct conn *c)
             bool ok = n > room.max_line ? out_fmt(c, "* error: line too long (max %zu bytes), discarded\n", room.max_line)
                                         : handle_line(c, start, n);
             if (!ok || c->slow)
-                return IN_END;
+                return IN_BROKEN;
         }
         if (c->closing)
-            return IN_END;
+            return IN_IDLE;
         size_t pending = c->in_len - c->in_off;
         if (pending >= room.max_line + 2) {
             /* No "\n" within max_line + 2 bytes: too long whatever follows. */
             if (!out_fmt(c, "* error: line too long (max %zu bytes), discarded\n", room.max_line))
-                return IN_END;
+                return IN_BROKEN;
             c->discarding = true;
             pending = 0;
         }
@@ -547,8 +578,10 @@ static int handle_input(struct conn *c)
         ssize_t got = eddy_io_try_read(&c->sock.io, c->in + c->in_len, c->in_cap - c->in_len);
         if (got == -EAGAIN)
             return IN_IDLE;
-        if (got <= 0)
-            return IN_END; /* 0: end of stream; else -ECONNRESET and friends */
+        if (got == 0)
+            return IN_EOF;
+        if (got < 0)
+            return IN_BROKEN; /* -ECONNRESET and friends */
         if (c->discarding) {
             char *nl = memchr(c->in, '\n', (size_t)got);
             if (!nl)
@@ -599,7 +632,7 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
             break;
         if (!c->closing) {
             int st = handle_input(c);
-            if (st == IN_END && !c->closing)
+            if (st == IN_BROKEN)
                 break;
             if (st == IN_MORE) {
                 /* Let the other connections drain the channel before this
@@ -607,6 +640,8 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
                 EDDY_YIELD();
                 continue;
             }
+            if (st == IN_EOF)
+                begin_close(c); /* it may still read what it asked for */
             if (c->closing)
                 continue; /* flush the goodbye first */
         }
@@ -626,25 +661,23 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
             c->kind[c->nk] = K_WRITE;
             c->kids[c->nk++] = EDDY_CHILD(&ready_vt, &c->wr, &c->wr_rc);
         }
+        if (c->closing) {
+            eddy_sleep_until_init(&c->linger, c->linger_until);
+            c->kind[c->nk] = K_LINGER;
+            c->kids[c->nk++] = EDDY_CHILD(&sleep_vt, &c->linger, &c->linger_rc);
+        }
         EDDY_AWAIT(&c->won, eddy_select, &c->sel, c->kids, c->nk);
         if (c->kind[c->won] == K_RECV) {
             if (!deliver(c, c->recv_rc))
                 break;
+        } else if (c->kind[c->won] == K_LINGER) {
+            break; /* the client did not take its last output in time */
         } else if ((c->kind[c->won] == K_READ ? c->rd_rc : c->wr_rc) < 0) {
             break;
         }
     }
     EDDY_FINALLY();
-    if (c->joined) {
-        room_leave(&c->me);
-        eddy_broadcast_rx_drop(c->rx);
-        c->rx = NULL;
-        if (!EDDY_DROPPING()) /* at shutdown nobody is left to tell */
-            notice(c, c->me.nick, c->slow ? " dropped (too slow)\n" : " left\n");
-        if (c->slow)
-            atomic_fetch_add_explicit(&room.dropped_slow, 1, memory_order_relaxed);
-        c->joined = false;
-    }
+    leave_room(c, !EDDY_DROPPING());
     if (c->slow && c->opened) {
         /* Reset rather than close: the kernel would otherwise keep trying
          * to deliver what is queued to a peer that does not read. */
