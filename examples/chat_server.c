@@ -526,6 +526,13 @@ static bool handle_line(struct conn *c, const char *s, size_t n)
 
 enum { IN_IDLE, IN_MORE, IN_EOF, IN_BROKEN };
 
+static bool too_long(struct conn *c)
+{
+    if (!out_fmt(c, "* error: line too long (max %zu bytes), discarded\n", room.max_line))
+        return false;
+    return c->joined || out_str(c, "* nickname?\n");
+}
+
 /* Handles buffered lines and reads more, within the per-turn bounds.
  * IN_IDLE: the socket is drained (or /quit came), wait; IN_MORE: there is
  * more to do, yield first; IN_EOF: the client finished sending; IN_BROKEN:
@@ -549,8 +556,7 @@ static int handle_input(struct conn *c)
             c->in_off = c->in_scan = (size_t)(nl - c->in) + 1;
             if (n && start[n - 1] == '\r')
                 n--;
-            bool ok = n > room.max_line ? out_fmt(c, "* error: line too long (max %zu bytes), discarded\n", room.max_line)
-                                        : handle_line(c, start, n);
+            bool ok = n > room.max_line ? too_long(c) : handle_line(c, start, n);
             if (!ok || c->slow)
                 return IN_BROKEN;
         }
@@ -559,7 +565,7 @@ static int handle_input(struct conn *c)
         size_t pending = c->in_len - c->in_off;
         if (pending >= room.max_line + 2) {
             /* No "\n" within max_line + 2 bytes: too long whatever follows. */
-            if (!out_fmt(c, "* error: line too long (max %zu bytes), discarded\n", room.max_line))
+            if (!too_long(c))
                 return IN_BROKEN;
             c->discarding = true;
             pending = 0;

@@ -198,6 +198,9 @@ def functional():
         b.send(bad.encode("latin-1") + b"\n")
         b.expect(rules)
         b.expect("* nickname?")
+    b.send(b"n" * 101 + b"\n")  # over --max-line, even as a nick
+    b.expect("* error: line too long (max 100 bytes), discarded")
+    b.expect("* nickname?")
     b.send("ALICE\n")  # unique regardless of case
     b.expect("* error: nickname ALICE is taken")
     b.expect("* nickname?")
