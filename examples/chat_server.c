@@ -61,8 +61,14 @@
  *                      the socket takes, handle a bounded number of input
  *                      lines; then wait with eddy_select for the first of
  *                      {socket readable, a room message, socket writable
- *                      (only while output is pending)}.  Waiting on the
- *                      room message is what lets an idle client receive.
+ *                      (only while output is pending), the close deadline
+ *                      (only while closing)}.  Waiting on the room message
+ *                      is what lets an idle client receive.  After 16
+ *                      lines a task yields, so a flooding client takes its
+ *                      turn like the others and every receiver runs long
+ *                      before the ring (256 to 4096 messages, about 4 MiB)
+ *                      wraps past it: only a room of hundreds of clients
+ *                      flooding at once could make a reader lag.
  *
  * Messages travel through the channel inline (a fixed-size blob big enough
  * for the longest line), not as pointers: the broadcast ring overwrites a
