@@ -65,10 +65,13 @@
  *                      (only while closing)}.  Waiting on the room message
  *                      is what lets an idle client receive.  After 16
  *                      lines a task yields, so a flooding client takes its
- *                      turn like the others and every receiver runs long
- *                      before the ring (256 to 4096 messages, about 4 MiB)
- *                      wraps past it: only a room of hundreds of clients
- *                      flooding at once could make a reader lag.
+ *                      turn like the others, and a reader runs again
+ *                      before the ring (about 4 MiB: 3,883 messages with
+ *                      the default --max-line, 256 at the most 65536)
+ *                      wraps past it, unless more than ring/16 clients
+ *                      (about 240 by default) flood at once: then readers
+ *                      lag and are dropped, which stops the flood with
+ *                      them, rather than miss messages silently.
  *
  * Messages travel through the channel inline (a fixed-size blob big enough
  * for the longest line), not as pointers: the broadcast ring overwrites a
