@@ -70,8 +70,8 @@
  *                      the default --max-line, 256 at the most 65536)
  *                      wraps past it, unless more than ring/16 clients
  *                      (about 240 by default) flood at once: then readers
- *                      lag and are dropped, which stops the flood with
- *                      them, rather than miss messages silently.
+ *                      lag, and are dropped rather than miss messages
+ *                      silently.
  *
  * Messages travel through the channel inline (a fixed-size blob big enough
  * for the longest line), not as pointers: the broadcast ring overwrites a
