@@ -43,7 +43,10 @@ trap cleanup EXIT
 # Starts the server and waits (bounded) for its "listening on" line; sets
 # server_pid and port.
 start_server() {
-    "$server_bin" "$@" >"$tmp/out" 2>"$tmp/err" &
+    # Created here: the background job opens them only once it has forked.
+    : >"$tmp/out"
+    : >"$tmp/err"
+    "$server_bin" "$@" >>"$tmp/out" 2>>"$tmp/err" &
     server_pid=$!
     port=""
     local i
