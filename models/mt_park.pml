@@ -1,10 +1,15 @@
 /* The multi-thread runtime's idle/notify (parking) protocol
  * (docs/design/0009-multi-thread-plan.md, docs/design/0011-mt-models.md).
  *
- * Actors: 2 workers, each with a local run queue, and 1 external pusher that pushes
- * NEXT tasks on the global inject queue.  Each of them may spawn one task on its
- * worker's local queue.  A task may also run "for ever" (at most one does): it stands for a
- * long CPU-bound task, so the other worker must still run everything that is queued.
+ * Actors: NW = 3 workers (-DNW=2 for a quick run), each with a local run queue, and
+ * 1 external pusher that pushes NEXT tasks on the global inject queue.  Tasks
+ * 1 .. NSPAWN may each spawn one task on their worker's local queue.  A task may also
+ * run "for ever" (at most NW - 1 do): it stands for a long CPU-bound task, during
+ * which an idle worker must still run everything that is queued.
+ *
+ * Fix to the protocol as first written (mutant 9): a parking worker whose re-check
+ * finds work and takes itself off the idle list leaves as a searcher (nsearching++),
+ * so that when it finds work it runs the last-searcher check like any woken worker.
  *
  * Shared: nidle (workers parked or about to park), nsearching (workers woken to look
  * for work that have not found any yet), the idle list (under a mutex), a notified
@@ -29,14 +34,21 @@
  *   6  a searching worker that finds nothing parks without nsearching--
  *   7  a parking worker does not re-check the queues
  *   8  wake_one stores notified after releasing the lock
+ *   9  a worker whose re-check finds work leaves the idle list as a non-searcher
+ *      (the protocol as first written; needs NW=3: two workers busy, one asleep)
  */
 
 #ifndef MUTANT
 #define MUTANT 0
 #endif
-#define NW   2
+#ifndef NW
+#define NW   3                 /* 2 or 3 workers */
+#endif
 #define NEXT 2                 /* tasks pushed by the external pusher: 1 .. NEXT */
-#define NT   (2 * NEXT)        /* task NEXT+k may be spawned by task k */
+#ifndef NSPAWN
+#define NSPAWN 1               /* tasks 1 .. NSPAWN may spawn one task each */
+#endif
+#define NT   (NEXT + NSPAWN)   /* task NEXT+k may be spawned by task k */
 
 chan inj = [NT] of { byte };
 chan lq[NW] = [NT] of { byte };
@@ -48,9 +60,15 @@ bit   notified[NW];
 bit   sleeping[NW];            /* ghost: blocked in end_sleep */
 byte  ran[NT + 1];             /* ghost: times each task ran */
 bit   pushed[NT + 1];          /* ghost */
-bit   nlong;                   /* ghost: a task runs for ever */
+byte  nlong;                   /* ghost: tasks running for ever (at most NW - 1) */
 
+#if NW == 3
+#define queued (len(inj) + len(lq[0]) + len(lq[1]) + len(lq[2]))
+#define nsleeping (sleeping[0] + sleeping[1] + sleeping[2])
+#else
 #define queued (len(inj) + len(lq[0]) + len(lq[1]))
+#define nsleeping (sleeping[0] + sleeping[1])
+#endif
 
 inline lock()   { atomic { lk == 0 -> lk = 1 } }
 inline unlock() { lk = 0 }
@@ -62,6 +80,9 @@ inline wake_one(w) {
     if
     :: inlist[0] -> w = 0
     :: inlist[1] -> w = 1
+#if NW == 3
+    :: inlist[2] -> w = 2
+#endif
     :: else -> w = NW
     fi;
     if
@@ -143,7 +164,14 @@ inline any_queued(f) {
     if
     :: !f -> f = (len(lq[1]) > 0)
     :: else -> skip
-    fi
+    fi;
+#if NW == 3
+    if
+    :: !f -> f = (len(lq[2]) > 0)
+    :: else -> skip
+    fi;
+#endif
+    skip
 }
 
 proctype worker(byte me)
@@ -160,9 +188,15 @@ proctype worker(byte me)
         :: else -> skip
         fi;
         if
-        :: t == 0 -> trypop(lq[1 - me], t)
+        :: t == 0 -> trypop(lq[(me + 1) % NW], t)
         :: else -> skip
         fi;
+#if NW == 3
+        if
+        :: t == 0 -> trypop(lq[(me + 2) % NW], t)
+        :: else -> skip
+        fi;
+#endif
         if
         :: t != 0 ->
             if
@@ -191,13 +225,13 @@ proctype worker(byte me)
             /* run t */
             atomic { assert(ran[t] == 0); ran[t] = 1 };
             if
-            :: t <= NEXT ->                /* spawn on the local queue */
+            :: t <= NSPAWN ->              /* spawn on the local queue */
                 atomic { lq[me]!(t + NEXT); pushed[t + NEXT] = 1 };
                 notify(v, w)
             :: true -> skip
             fi;
             if
-            :: !nlong -> nlong = 1;
+            :: atomic { nlong < NW - 1 -> nlong++ };
 end_busy:       false                      /* runs for ever */
             :: true -> skip
             fi;
@@ -233,7 +267,14 @@ end_busy:       false                      /* runs for ever */
                 f = 0;
                 lock();
                 if
-                :: inlist[me] -> inlist[me] = 0; nidle--
+                :: inlist[me] ->
+                    inlist[me] = 0;
+                    nidle--;
+#if MUTANT != 9
+                    /* leave idle as a searcher, as if woken (see 0011) */
+                    nsearching++;
+                    searching = 1
+#endif
                 :: else ->                 /* a waker popped us: we are a searcher */
                     notified[me] = 0;
 #if MUTANT != 5
@@ -258,12 +299,15 @@ init {
     byte i;
     atomic {
         run worker(0); run worker(1);
+#if NW == 3
+        run worker(2);
+#endif
         run pusher()
     };
     timeout;
     /* Nothing can move: the pusher is done, the workers sleep or run for ever. */
     if
-    :: sleeping[0] || sleeping[1] ->
+    :: nsleeping > 0 ->
         assert(queued == 0);                 /* nothing stranded while a worker sleeps */
         i = 1;
         do
@@ -273,7 +317,11 @@ init {
     :: else -> skip
     fi;
     assert(nsearching == 0);                 /* else later pushes would wake nobody */
-    assert(nidle == sleeping[0] + sleeping[1]);
-    assert(inlist[0] == sleeping[0] && inlist[1] == sleeping[1]);
+    assert(nidle == nsleeping);
+    i = 0;
+    do
+    :: i < NW -> assert(inlist[i] == sleeping[i]); i++
+    :: else -> break
+    od;
     assert(lk == 0)
 }
