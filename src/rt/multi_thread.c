@@ -797,6 +797,14 @@ static void park(struct eddy__worker *w)
                 break;
         }
     }
+    /* A searcher that found nothing stops searching before it announces
+     * itself idle (so a push from here on sees nobody searching and wakes
+     * a worker), and after the spin (work found while spinning is still
+     * found as a searcher: models/mt_park.pml). */
+    if (w->searching) {
+        w->searching = false;
+        atomic_fetch_sub(&mt->nsearching, 1);
+    }
     pthread_mutex_lock(&mt->idle_lock);
     mt->idle_stack[mt->idle_top++] = w->index;
     w->idle = true;
@@ -833,11 +841,18 @@ static void park(struct eddy__worker *w)
         }
     }
     (void)slept;
+    /* Whichever way it woke, it leaves idle as a searcher: wake_one counted
+     * it already; otherwise (the re-check, I/O, a timer) it counts itself.
+     * A worker that left idle without searching would run the work it
+     * found without the last-searcher hand-off, and a second queued task
+     * could wait behind a long poll while another worker sleeps (the bug
+     * spin found in the first version of this protocol). */
     pthread_mutex_lock(&mt->idle_lock);
-    if (w->idle)
-        idle_remove_locked(mt, w); /* woken by I/O, a timer or the re-check, not by wake_one */
-    else
-        w->searching = true;       /* wake_one (or wake_worker) counted us as searching */
+    if (w->idle) {
+        idle_remove_locked(mt, w);
+        atomic_fetch_add(&mt->nsearching, 1);
+    }
+    w->searching = true;
     atomic_store(&w->notified, 0);
     pthread_mutex_unlock(&mt->idle_lock);
 }
@@ -858,10 +873,6 @@ static void *worker_main(void *arg)
                 leave_searching(w);
             run_task(w, t);
             continue;
-        }
-        if (w->searching) {
-            w->searching = false;
-            atomic_fetch_sub(&mt->nsearching, 1);
         }
         park(w);
     }
