@@ -39,7 +39,7 @@ start_eddy_redis() {
     EDDY_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$REDIS_TMP/eddy.out")
     if [ -z "$EDDY_PORT" ]; then
         echo "FAIL: redis_server did not report its port"
-        kill -0 "$EDDY_PID" 2>/dev/null || { wait "$EDDY_PID"; echo "it exited with status $?"; EDDY_PID=; }
+        kill -0 "$EDDY_PID" 2>/dev/null || { rc=0; wait "$EDDY_PID" || rc=$?; echo "it exited with status $rc"; EDDY_PID=; }
         cat "$REDIS_TMP/eddy.err"; exit 1
     fi
 }
