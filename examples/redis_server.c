@@ -774,6 +774,12 @@ static void cmd_set(struct conn *c)
     if (((fl & SET_NX) && found) || ((fl & SET_XX) && !found)) {
         if (!(fl & SET_GET))
             reply_null(c);
+    } else if (exp && exp <= now_ms()) {
+        /* EXAT/PXAT in the past: the key is gone at once, as in Redis */
+        if (found)
+            ent_unlink(s, link);
+        if (!(fl & SET_GET))
+            reply_ok(c);
     } else if (!shard_set_at(s, link, k, kl, h, A(c, 2), AL(c, 2), exp, fl & SET_KEEPTTL)) {
         if (fl & SET_GET)
             c->oom = true; /* a reply is already out: nothing consistent to add */
@@ -1717,6 +1723,9 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
             if (n > 0) {
                 c->full_read = (size_t)n == c->in_cap - c->in_len;
                 c->in_len += (size_t)n;
+                /* messages published before this batch go before its replies */
+                if (c->box)
+                    take_mail(c);
                 process(c);
             }
         }

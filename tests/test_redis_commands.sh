@@ -137,6 +137,11 @@ decrby a x
 set n 10
 incrby n -20
 get n
+flushall
+set k v
+set k v exat 1 get
+set k2 v pxat 100
+exists k k2
 quit
 CMDS
 
@@ -410,6 +415,16 @@ $'empty'
 :-10
 > get n
 $'-10'
+> flushall
++OK
+> set k v
++OK
+> set k v exat 1 get
+$'v'
+> set k2 v pxat 100
++OK
+> exists k k2
+:0
 > quit
 +OK
 EXPECTED
