@@ -63,6 +63,7 @@
 
 #define IN_INITIAL 16384
 #define OUT_INITIAL 16384
+#define OUT_SOFT (1u << 20)                  /* write before running more commands */
 #define BUF_KEEP 65536                        /* larger idle buffers shrink back */
 #define QUERY_MAX ((size_t)1 << 30)           /* Redis's client-query-buffer-limit */
 #define BULK_MAX (512LL * 1024 * 1024)        /* Redis's proto-max-bulk-len */
@@ -547,6 +548,7 @@ struct conn {
     int rc;
     uint8_t rd_active, wr_active; /* rdy / wry registered and pending */
     uint8_t can_read, closing, dead, full_read;
+    uint8_t more; /* complete commands wait in the input buffer */
     eddy_tcp sock;
     eddy_ready rdy, wry;
     eddy_yield yl;
@@ -1534,6 +1536,12 @@ static void process(struct conn *c)
             execute(c);
         c->start = c->pos;
         c->argc = 0;
+        if (c->out_len > OUT_SOFT) {
+            /* a pipeline of large replies: write these first, so one
+             * batch cannot hold an unbounded output buffer */
+            c->more = 1;
+            break;
+        }
     }
     if (c->start == c->in_len) {
         c->in_len = c->start = c->pos = 0;
@@ -1709,11 +1717,15 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
     c->in_cap = IN_INITIAL;
     c->out_cap = OUT_INITIAL;
     for (;;) {
-        EDDY_WAIT_UNTIL(wait_input(c, cx));
+        if (!c->more)
+            EDDY_WAIT_UNTIL(wait_input(c, cx));
         if (c->dead)
             break;
         c->full_read = 0;
-        if (c->can_read) {
+        if (c->more) {
+            c->more = 0;
+            process(c);
+        } else if (c->can_read) {
             c->can_read = 0;
             if (!in_room(c))
                 break; /* over the query limit, or no memory: drop the client */

@@ -101,6 +101,18 @@ if '--eddy' in sys.argv:
     check('no allocation from announced lengths (RSS grew %d KiB)' % grown, grown < 8192, True)
     for h in held + [p]:
         h.close()
+    # A pipeline of large replies is written as it goes, not built whole.
+    s = conn()
+    v = b'z' * (1 << 20)
+    s.sendall(encode([b'SET', b'onemeg', v]))
+    recv_exact(s, 5)
+    before = rss_kb()
+    s.sendall(encode([b'GET', b'onemeg']) * 100 + b'PING\r\n')
+    want = (b'$1048576\r\n' + v + b'\r\n') * 100 + b'+PONG\r\n'
+    check('100 pipelined GETs of 1 MiB', recv_exact(s, len(want)) == want, True)
+    grown = rss_kb() - before
+    check('output buffer bounded (RSS grew %d KiB)' % grown, grown < 32768, True)
+    s.close()
 
 # -- well-formed traffic ----------------------------------------------------------
 s = conn()
