@@ -28,15 +28,19 @@ resp() { timeout 60 python3 "$RESP_PY" "$@"; }
 start_eddy_redis() {
     local bin="$EDDY_EXAMPLES_DIR/redis_server"
     [ -x "$bin" ] || { echo "FAIL: $bin not built"; exit 1; }
-    "$bin" --port 0 "$@" >"$REDIS_TMP/eddy.out" 2>"$REDIS_TMP/eddy.err" &
+    # A fresh file each time: the shell truncates it in the child, after
+    # this function may already have read it, so it must not hold an
+    # earlier server's line.
+    EDDY_OUT=$(mktemp "$REDIS_TMP/eddy.out.XXXXXX")
+    "$bin" --port 0 "$@" >"$EDDY_OUT" 2>"$REDIS_TMP/eddy.err" &
     EDDY_PID=$!
     local deadline=$((SECONDS + 30)) # sanitizer builds on a loaded machine start slowly
     while [ $SECONDS -lt $deadline ]; do
-        grep -q '^listening on ' "$REDIS_TMP/eddy.out" 2>/dev/null && break
+        grep -q '^listening on .*:[0-9][0-9]*$' "$EDDY_OUT" 2>/dev/null && break
         kill -0 "$EDDY_PID" 2>/dev/null || break
         sleep 0.05
     done
-    EDDY_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$REDIS_TMP/eddy.out")
+    EDDY_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$EDDY_OUT")
     if [ -z "$EDDY_PORT" ]; then
         echo "FAIL: redis_server did not report its port"
         kill -0 "$EDDY_PID" 2>/dev/null || { rc=0; wait "$EDDY_PID" || rc=$?; echo "it exited with status $rc"; EDDY_PID=; }
