@@ -32,7 +32,8 @@ start_eddy_redis() {
     # this function may already have read it, so it must not hold an
     # earlier server's line.
     EDDY_OUT=$(mktemp "$REDIS_TMP/eddy.out.XXXXXX")
-    "$bin" --port 0 "$@" >"$EDDY_OUT" 2>"$REDIS_TMP/eddy.err" &
+    EDDY_ERR="$EDDY_OUT.err"
+    "$bin" --port 0 "$@" >"$EDDY_OUT" 2>"$EDDY_ERR" &
     EDDY_PID=$!
     local deadline=$((SECONDS + 30)) # sanitizer builds on a loaded machine start slowly
     while [ $SECONDS -lt $deadline ]; do
@@ -44,7 +45,7 @@ start_eddy_redis() {
     if [ -z "$EDDY_PORT" ]; then
         echo "FAIL: redis_server did not report its port"
         kill -0 "$EDDY_PID" 2>/dev/null || { rc=0; wait "$EDDY_PID" || rc=$?; echo "it exited with status $rc"; EDDY_PID=; }
-        cat "$REDIS_TMP/eddy.err"; exit 1
+        cat "$EDDY_ERR"; exit 1
     fi
 }
 

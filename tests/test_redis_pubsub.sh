@@ -113,7 +113,7 @@ start_eddy_redis --max-output 1048576
 rc=0
 python3 "$REDIS_TMP/pubsub.py" "$EDDY_PORT" publisher "$EDDY_SOURCE_DIR/tests" || rc=1
 kill "$EDDY_PID"; wait "$EDDY_PID" 2>/dev/null || true; EDDY_PID=
-if ! grep -q ' 1 subscribers disconnected' "$REDIS_TMP/eddy.err"; then
-    echo "FAIL: the server's summary does not report the disconnection:"; cat "$REDIS_TMP/eddy.err"; rc=1
+if ! grep -q ' 1 subscribers disconnected' "$EDDY_ERR"; then
+    echo "FAIL: the server's summary does not report the disconnection:"; cat "$EDDY_ERR"; rc=1
 fi
 exit $rc
