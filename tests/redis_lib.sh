@@ -5,6 +5,8 @@
 # start_real_redis             starts Debian's redis-server on a free port if
 #                              installed, sets REAL_PID and REAL_PORT (empty
 #                              when unavailable); returns 1 then
+# stop_eddy_redis              SIGTERM, wait; fails unless it exited 0 with
+#                              nothing from a sanitizer on its stderr
 # resp PORT                    runs tests/redis_resp.py (commands on stdin)
 # Every process started here is killed by PID on exit (trap).
 
@@ -46,6 +48,16 @@ start_eddy_redis() {
         echo "FAIL: redis_server did not report its port"
         kill -0 "$EDDY_PID" 2>/dev/null || { rc=0; wait "$EDDY_PID" || rc=$?; echo "it exited with status $rc"; EDDY_PID=; }
         cat "$EDDY_ERR"; exit 1
+    fi
+}
+
+stop_eddy_redis() {
+    local rc=0
+    kill "$EDDY_PID" 2>/dev/null || true
+    wait "$EDDY_PID" 2>/dev/null || rc=$?
+    EDDY_PID=
+    if [ $rc != 0 ] || grep -q 'Sanitizer\|runtime error' "$EDDY_ERR"; then
+        echo "FAIL: redis_server exited with status $rc:"; tail -40 "$EDDY_ERR"; return 1
     fi
 }
 

@@ -45,6 +45,6 @@ for flavour in "" "--threads 2"; do
     else
         echo "ok: $keys keys after SETs over 1000 random keys"
     fi
-    kill "$EDDY_PID"; wait "$EDDY_PID" 2>/dev/null || true; EDDY_PID=
+    stop_eddy_redis || fail=1
 done
 exit $fail

@@ -504,6 +504,6 @@ WANT
     else
         echo "ok: inline $flavour"
     fi
-    kill "$EDDY_PID"; wait "$EDDY_PID" 2>/dev/null || true; EDDY_PID=
+    stop_eddy_redis || fail=1
 done
 exit $fail

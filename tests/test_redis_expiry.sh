@@ -39,4 +39,5 @@ else
     echo "ok: the sweep removed 500 expired keys, kept 5"
 fi
 [ "$(cli get keep:3)" = y ] || { echo "FAIL: keep:3 lost"; fail=1; }
+stop_eddy_redis || fail=1
 exit $fail

@@ -161,6 +161,7 @@ echo "== redis_server"
 asan=
 case "${EDDY_SANITIZE:-}" in *address*) asan=--asan ;; esac
 python3 "$REDIS_TMP/proto.py" "$EDDY_PORT" "$EDDY_PID" "$EDDY_SOURCE_DIR/tests" --eddy $asan || fail=1
+stop_eddy_redis || fail=1
 if start_real_redis; then
     echo "== redis-server (the same cases, except this server's own limits)"
     python3 "$REDIS_TMP/proto.py" "$REAL_PORT" 0 "$EDDY_SOURCE_DIR/tests" || fail=1

@@ -112,7 +112,7 @@ PY
 start_eddy_redis --max-output 1048576
 rc=0
 python3 "$REDIS_TMP/pubsub.py" "$EDDY_PORT" publisher "$EDDY_SOURCE_DIR/tests" || rc=1
-kill "$EDDY_PID"; wait "$EDDY_PID" 2>/dev/null || true; EDDY_PID=
+stop_eddy_redis || rc=1
 if ! grep -q ' 1 subscribers disconnected' "$EDDY_ERR"; then
     echo "FAIL: the server's summary does not report the disconnection:"; cat "$EDDY_ERR"; rc=1
 fi
