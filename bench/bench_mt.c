@@ -51,7 +51,7 @@ static inline void count_one(void)
 {
     if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1) {
         int one = 1;
-        OK(eddy_oneshot_send(done_tx, &one));
+        OK(eddy_oneshot_send(done_tx, &one)); /* consumes the sender */
     }
 }
 
@@ -76,7 +76,6 @@ static void wait_all(void)
     memset(&w, 0, sizeof w);
     OK(eddy_block_on(rt, &wait_done_vt, &w, NULL));
     OK(w.rc);
-    eddy_oneshot_tx_drop(done_tx);
     eddy_oneshot_rx_drop(done_rx);
 }
 
