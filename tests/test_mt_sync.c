@@ -446,7 +446,9 @@ EDDY_STATIC_CORO_VT_VOID(closed_waiter_vt, struct closed_waiter, closed_waiter_p
 
 struct close_root {
     eddy_coro co;
-    int n;
+    eddy_rt *rt;
+    eddy_join **jh;
+    int n, i;
     mt_until u;
 };
 
@@ -454,8 +456,14 @@ static eddy_poll close_root_poll(struct close_root *t, eddy_cx *cx, void *out)
 {
     (void)out;
     EDDY_BEGIN(&t->co, cx);
+    /* The one wanting 2 queues first (the others start only once it is
+     * queued), so the single permit released below serves nobody. */
+    CHECK_OK(eddy_spawn(t->rt, &closed_waiter_vt, &(struct closed_waiter){.n = 2}, &t->jh[0]));
+    EDDY_AWAIT(NULL, mt_until, &t->u, &g_queued, 1, "first semaphore waiter queued");
+    for (t->i = 1; t->i < t->n; t->i++)
+        CHECK_OK(eddy_spawn(t->rt, &closed_waiter_vt, &(struct closed_waiter){.n = 1}, &t->jh[t->i]));
     EDDY_AWAIT(NULL, mt_until, &t->u, &g_queued, t->n, "semaphore waiters queued");
-    eddy_semaphore_release(&g_sem0, 1); /* not enough for the head (it wants 2): nobody is served */
+    eddy_semaphore_release(&g_sem0, 1);
     eddy_semaphore_close(&g_sem0);
     EDDY_END();
 }
@@ -467,9 +475,7 @@ static void test_semaphore_close(void)
     eddy_rt *rt = mt_new(2, true);
     atomic_store(&g_queued, 0);
     eddy_join *jh[W];
-    for (int i = 0; i < W; i++)
-        CHECK_OK(eddy_spawn(rt, &closed_waiter_vt, &(struct closed_waiter){.n = i == 0 ? 2 : 1}, &jh[i]));
-    struct close_root root = {.n = W};
+    struct close_root root = {.rt = rt, .jh = jh, .n = W};
     CHECK_OK(eddy_block_on(rt, &close_root_vt, &root, NULL));
     mt_join_all(rt, jh, W);
     CHECK_EQ(atomic_load(&g_closed_seen), W);
