@@ -1,4 +1,5 @@
-/* bench_chan - channel benchmarks on the current-thread runtime.
+/* bench_chan - channel benchmarks on the current-thread runtime, and the
+ * contended cases again on a 2-worker multi-thread runtime (_mt2).
  *
  *   mpsc_uncontended_{bounded,unbounded}  one task sends 5,000 values, then
  *                                         receives them (ns per value: one
@@ -16,6 +17,14 @@
  *                                         two oneshot channels: a request
  *                                         carrying the reply sender and the
  *                                         next request receiver
+ *   mpsc_contended_tasks_{cap5000,cap64}_mt2  the contended case on a
+ *                                         2-worker multi-thread runtime: the
+ *                                         producers and the consumer are all
+ *                                         spawned tasks (block_on only joins
+ *                                         the consumer), as in tokio_bench
+ *   oneshot_pingpong_tasks_mt2            the oneshot ping-pong on the
+ *                                         2-worker runtime, both sides
+ *                                         spawned tasks
  *
  * Each benchmark runs 7 times; the median is printed, then a line
  *   RESULT name=<name> ns_per_op=<median> min=.. max=.. reps=7
@@ -35,6 +44,30 @@
 
 static int g_quick;
 static eddy_rt *g_rt;
+static eddy_rt *g_mt2; /* multi-thread, 2 workers */
+
+/* Awaits one join handle (the _mt2 cases: block_on only joins the task
+ * doing the work, like Tokio's `spawn(fut).await`). */
+struct join_one {
+    eddy_join *jh;
+};
+static eddy_poll join_one_poll(struct join_one *t, eddy_cx *cx, void *out)
+{
+    (void)out;
+    return eddy_join_poll(t->jh, cx, NULL);
+}
+static void join_one_drop(struct join_one *t) { (void)t; }
+EDDY_FUTURE_VT_VOID(join_one_vt, struct join_one, join_one_poll, join_one_drop);
+
+static void run_joined(eddy_rt *rt, const eddy_future_vt *vt, const void *init)
+{
+    struct join_one j;
+    OK(eddy_spawn(rt, vt, init, &j.jh));
+    OK(eddy_block_on(rt, &join_one_vt, &j, NULL));
+    if (eddy_join_status(j.jh) != 0)
+        die("task", eddy_join_status(j.jh));
+    eddy_join_detach(j.jh);
+}
 
 /* ---- mpsc uncontended ---------------------------------------------------------- */
 
@@ -125,6 +158,7 @@ struct consumer {
     int spawn;       /* spawn the producer tasks first */
     size_t cap;
     atomic_int *go;  /* threads variant: start signal */
+    long *result;    /* spawned variant: where the count goes */
 };
 
 static eddy_poll consumer_poll(struct consumer *t, eddy_cx *cx, void *out)
@@ -139,6 +173,8 @@ static eddy_poll consumer_poll(struct consumer *t, eddy_cx *cx, void *out)
             break;
         t->got++;
     }
+    if (t->result)
+        *t->result = t->got; /* read after the join: ordered by it */
     EDDY_END();
 }
 EDDY_CORO_VT_VOID(consumer_vt, struct consumer, consumer_poll);
@@ -171,6 +207,41 @@ static double run_contended_tasks(size_t cap)
 }
 static double contended_tasks_big(void) { return run_contended_tasks(PRODUCERS * PER_PRODUCER); }
 static double contended_tasks_small(void) { return run_contended_tasks(64); }
+
+/* The same on the 2-worker runtime: producers spawned from outside, the
+ * consumer a spawned task too; the producers and the consumer run in
+ * parallel, so the channel's lock and wakes cross threads. */
+static double run_contended_mt2(size_t cap)
+{
+    int reps = g_quick ? 3 : 10;
+    uint64_t total = 0;
+    for (int r = 0; r < reps; r++) {
+        struct consumer c;
+        memset(&c, 0, sizeof c);
+        long got = 0;
+        c.result = &got;
+        eddy_mpsc_tx *tx;
+        OK(eddy_mpsc_new(&tx, &c.rx, sizeof(uint64_t), cap));
+        eddy_mpsc_rx *rx = c.rx;
+        uint64_t t0 = now_ns();
+        for (int i = 0; i < PRODUCERS; i++) {
+            struct producer p;
+            memset(&p, 0, sizeof p);
+            p.n = PER_PRODUCER;
+            OK(eddy_mpsc_tx_clone(tx, &p.tx));
+            OK(eddy_spawn(g_mt2, &producer_vt, &p, NULL));
+        }
+        eddy_mpsc_tx_drop(tx);
+        run_joined(g_mt2, &consumer_vt, &c);
+        total += now_ns() - t0;
+        if (got != PRODUCERS * PER_PRODUCER)
+            die("contended count (mt2)", -EINVAL);
+        eddy_mpsc_rx_drop(rx);
+    }
+    return (double)total / ((double)reps * PRODUCERS * PER_PRODUCER);
+}
+static double contended_tasks_big_mt2(void) { return run_contended_mt2(PRODUCERS * PER_PRODUCER); }
+static double contended_tasks_small_mt2(void) { return run_contended_mt2(64); }
 
 /* ---- mpsc contended: producer threads ---------------------------------------------- */
 
@@ -388,6 +459,24 @@ static double oneshot_pingpong(void)
     return (double)dt / p.n;
 }
 
+static double oneshot_pingpong_mt2(void)
+{
+    struct os_ping p;
+    struct os_pong q;
+    memset(&p, 0, sizeof p);
+    memset(&q, 0, sizeof q);
+    p.n = g_quick ? 20000 : 100000;
+    OK(eddy_oneshot_new(&p.out, &q.in, sizeof(struct req)));
+    uint64_t t0 = now_ns();
+    eddy_join *peer;
+    OK(eddy_spawn(g_mt2, &os_pong_vt, &q, &peer));
+    p.peer = peer;
+    run_joined(g_mt2, &os_ping_vt, &p);
+    uint64_t dt = now_ns() - t0;
+    eddy_join_detach(peer);
+    return (double)dt / p.n;
+}
+
 int main(int argc, char **argv)
 {
     g_quick = argc > 1 && strcmp(argv[1], "-q") == 0;
@@ -401,5 +490,10 @@ int main(int argc, char **argv)
     report("mpsc_pingpong_tasks", mpsc_pingpong);
     report("oneshot_pingpong_tasks", oneshot_pingpong);
     eddy_rt_free(g_rt);
+    OK(eddy_rt_new(&g_mt2, &(eddy_rt_builder){.flavor = EDDY_RT_MULTI_THREAD, .workers = 2}));
+    report("mpsc_contended_tasks_cap5000_mt2", contended_tasks_big_mt2);
+    report("mpsc_contended_tasks_cap64_mt2", contended_tasks_small_mt2);
+    report("oneshot_pingpong_tasks_mt2", oneshot_pingpong_mt2);
+    eddy_rt_free(g_mt2);
     return 0;
 }

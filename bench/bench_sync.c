@@ -12,6 +12,8 @@
  *   mutex_contended_tasks_N10     10 tasks x 1,000 lock/unlock each, a yield
  *                                 inside the critical section (ns per
  *                                 lock/unlock, end to end)
+ *   mutex_contended_tasks_N10_mt2 the same on a 2-worker multi-thread
+ *                                 runtime (the tasks run in parallel)
  *   notify_pingpong_tasks         two tasks take turns via two eddy_notify
  *                                 (ns per round trip)
  *
@@ -209,7 +211,7 @@ static eddy_poll joiner_poll(struct joiner *t, eddy_cx *cx, void *out)
 }
 EDDY_CORO_VT_VOID(joiner_vt, struct joiner, joiner_poll);
 
-static double mutex_contended(void)
+static double run_mutex_contended(eddy_rt *rt)
 {
     int reps = g_quick ? 2 : 5;
     uint64_t total = 0;
@@ -221,14 +223,24 @@ static double mutex_contended(void)
         for (int i = 0; i < NTASKS; i++) {
             struct locker l;
             memset(&l, 0, sizeof l);
-            OK(eddy_spawn(g_rt, &locker_vt, &l, &j.jh[i]));
+            OK(eddy_spawn(rt, &locker_vt, &l, &j.jh[i]));
         }
-        OK(eddy_block_on(g_rt, &joiner_vt, &j, NULL));
+        OK(eddy_block_on(rt, &joiner_vt, &j, NULL));
         total += now_ns() - t0;
         if (g_shared != NTASKS * PER_TASK)
             die("contended count", -EINVAL);
     }
     return (double)total / ((double)reps * NTASKS * PER_TASK);
+}
+static double mutex_contended(void) { return run_mutex_contended(g_rt); }
+
+static double mutex_contended_mt2(void)
+{
+    eddy_rt *rt;
+    OK(eddy_rt_new(&rt, &(eddy_rt_builder){.flavor = EDDY_RT_MULTI_THREAD, .workers = 2}));
+    double r = run_mutex_contended(rt);
+    eddy_rt_free(rt);
+    return r;
 }
 
 /* ---- notify ping-pong ---------------------------------------------------------------- */
@@ -293,6 +305,7 @@ int main(int argc, char **argv)
     report("mutex_lock_await_uncontended", mutex_await);
     report("semaphore_acquire_uncontended", sem_await);
     report("mutex_contended_tasks_N10", mutex_contended);
+    report("mutex_contended_tasks_N10_mt2", mutex_contended_mt2);
     report("notify_pingpong_tasks", notify_pingpong);
     eddy_rt_free(g_rt);
     return 0;

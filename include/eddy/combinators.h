@@ -284,8 +284,12 @@ EDDY_INLINE void eddy_and_then_drop(eddy_and_then *t) { eddy_then_drop(t); }
  *     EDDY_FINALLY();
  *     eddy_joinset_drop(&t->set);   // aborts whatever is left
  *
- * The set belongs to the runtime thread that spawns into it, and must not
- * move after the first spawn.  One eddy_joinset_next at a time. */
+ * The set belongs to the task (or block_on future) that spawns into it,
+ * and must not move after the first spawn.  One eddy_joinset_next at a
+ * time.  On the multi-thread runtime that task may run on any worker and
+ * the set's tasks finish in parallel; the set is still used by its owner
+ * only, and eddy_joinset_drop waits for a wake in flight from a finishing
+ * task before it frees the set's memory. */
 struct eddy__jsentry;
 
 typedef struct eddy_joinset {

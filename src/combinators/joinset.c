@@ -10,6 +10,7 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 struct eddy__jsentry {
@@ -59,6 +60,7 @@ int eddy_joinset_spawn(eddy_joinset *set, const eddy_future_vt *vt, const void *
         set->hub.self = &set->hub; /* an empty set may have moved: nothing points into it */
     eddy__hub_check(&set->hub, "eddy_joinset");
     struct eddy__jsentry *e = set->spare;
+    bool recycled = e != NULL;
     if (e) {
         set->spare = e->lnext;
     } else {
@@ -75,7 +77,17 @@ int eddy_joinset_spawn(eddy_joinset *set, const eddy_future_vt *vt, const void *
     e->jh = jh;
     e->id = set->next_id++;
     e->out_size = vt->out_size;
-    eddy__wnode_init(&e->node, &set->hub, 0);
+    if (recycled && e->node.hub == &set->hub) {
+        /* The task that used this entry before may still be finishing on
+         * another worker, about to release its clone of the entry's waker,
+         * which reads node.hub: leave that field alone (it is already
+         * right).  Nothing else of the record is read by such a release. */
+        e->node.next = NULL;
+        atomic_store_explicit(&e->node.queued, 0, memory_order_relaxed);
+        e->node.flags = 0;
+    } else {
+        eddy__wnode_init(&e->node, &set->hub, 0);
+    }
     e->lprev = NULL;
     e->lnext = set->live;
     if (set->live)
@@ -102,11 +114,21 @@ void eddy_joinset_abort_all(eddy_joinset *set)
 
 void eddy_joinset_drop(eddy_joinset *set)
 {
-    struct eddy__jsentry *e = set->live;
+    struct eddy__jsentry *e;
+    for (e = set->live; e; e = e->lnext) {
+        eddy_join_abort(e->jh);
+        eddy_join_detach(e->jh); /* releases the entry's waker clone, or leaves it to a finishing task */
+    }
+    /* On the multi-thread runtime a task finishing on another worker may
+     * still hold a clone of its entry's waker (taken out of the handle and
+     * being woken, or about to be dropped because next detached the handle
+     * meanwhile), also for entries already returned by next and recycled.
+     * hub_release waits until every clone is released; only then is no
+     * other thread touching the entries, and they may be freed. */
+    eddy__hub_release(&set->hub, "eddy_joinset");
+    e = set->live;
     while (e) {
         struct eddy__jsentry *n = e->lnext;
-        eddy_join_abort(e->jh);
-        eddy_join_detach(e->jh); /* releases the entry's waker clone */
         free(e);
         e = n;
     }
@@ -116,7 +138,6 @@ void eddy_joinset_drop(eddy_joinset *set)
         free(e);
         e = n;
     }
-    eddy__hub_release(&set->hub, "eddy_joinset");
     eddy_joinset_init(set);
 }
 

@@ -39,12 +39,15 @@
 //!     oneshot_pingpong_tasks  two fresh oneshot channels per round trip: the
 //!                      request carries the reply sender and the receiver of
 //!                      the next request
+//!     oneshot_pingpong_tasks_mt2  the same on the 2-worker runtime, both
+//!                      sides spawned tasks
 //!   group sync
 //!     mutex_try_lock_unlock          tokio::sync::Mutex::try_lock + drop
 //!     mutex_lock_await_uncontended   lock().await + drop, in a task
 //!     semaphore_acquire_uncontended  acquire().await + drop (4 permits)
 //!     mutex_contended_tasks_N10      10 tasks x 1,000 locks, a yield_now()
 //!                                    inside the critical section
+//!     mutex_contended_tasks_N10_mt2  the same on the 2-worker runtime
 //!     notify_pingpong_tasks          two tasks take turns via two Notify
 //!
 //!   group timers (current-thread runtime, inside task::unconstrained so
@@ -760,6 +763,9 @@ fn main() {
             report(&o, "chan", "mpsc_contended_tasks_cap64_mt2", || {
                 mpsc_contended_tasks(&rt2, reps, 64, true)
             });
+            report(&o, "chan", "oneshot_pingpong_tasks_mt2", || {
+                oneshot_pingpong(&rt2, d(100_000), true)
+            });
         }
         report(&o, "chan", "mpsc_contended_threads_5k", || {
             mpsc_contended_threads(&rt, 1000)
@@ -794,6 +800,12 @@ fn main() {
         report(&o, "sync", "mutex_contended_tasks_N10", || {
             mutex_contended(&rt, pick(5, 2))
         });
+        {
+            let rt2 = mt(2);
+            report(&o, "sync", "mutex_contended_tasks_N10_mt2", || {
+                mutex_contended(&rt2, pick(5, 2))
+            });
+        }
         for (sfx, t) in [("", false), ("_in_task", true)] {
             report(&o, "sync", &format!("notify_pingpong_tasks{}", sfx), || {
                 notify_pingpong(&rt, if t { d(100_000) } else { d(50_000) }, t)
