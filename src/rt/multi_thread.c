@@ -1230,12 +1230,29 @@ int eddy__mt_start(struct eddy__task *t, eddy_join **jh)
 
 /* ---- join handles ------------------------------------------------------------------------------------ */
 
+/* COMPLETE with JOIN_WAKER still set: the completer is between its
+ * wake_by_ref of the join waker and the clear of JOIN_WAKER (it always
+ * clears it, and nothing can set it again once COMPLETE is set).  The
+ * window is one wake_by_ref: wait it out, so that the joiner's waker never
+ * outlives the joiner's poll or drop (a future's drop releases its wakers). */
+static uint64_t wait_join_waker_back(struct eddy__task *t, uint64_t s)
+{
+    for (unsigned i = 0; s & EDDY__M_JOIN_WAKER; i++) {
+        if (i < 100)
+            cpu_relax();
+        else
+            sched_yield();
+        s = atomic_load_explicit(&t->word, memory_order_acquire);
+    }
+    return s;
+}
+
 static eddy_poll join_ready(struct eddy__task *t, uint64_t s, void *out)
 {
     if (out && (s & EDDY__M_OUTPUT) && t->vt->out_size)
         memcpy(out, eddy__task_out(t), t->vt->out_size);
-    if (!(s & EDDY__M_JOIN_WAKER))
-        eddy_waker_drop(&t->join_waker); /* the field is ours */
+    wait_join_waker_back(t, s);
+    eddy_waker_drop(&t->join_waker); /* the field is ours again */
     return EDDY_READY;
 }
 
@@ -1307,8 +1324,10 @@ void eddy__mt_join_drop(struct eddy__task *t)
     uint64_t s = atomic_load_explicit(&t->word, memory_order_acquire);
     if (s & EDDY__M_JOIN_WAKER) {
         do {
-            if (s & EDDY__M_COMPLETE)
-                return; /* the completer owns the field now; detach cleans up */
+            if (s & EDDY__M_COMPLETE) {
+                wait_join_waker_back(t, s);
+                break;
+            }
         } while (!atomic_compare_exchange_weak_explicit(&t->word, &s, s & ~(uint64_t)EDDY__M_JOIN_WAKER,
                                                         memory_order_acq_rel, memory_order_acquire));
     }
