@@ -31,8 +31,7 @@ grep -qi '^Connection:' "$TMP/h2" && fail "HTTP/1.1 keep-alive response should n
 hcurl -I "$URL/" >"$TMP/head"
 tr -d '\r' <"$TMP/head" | grep -qx 'Content-Length: 13' || fail "HEAD Content-Length"
 [ "$(tr -d '\r' <"$TMP/head" | tail -n1)" = "" ] || fail "HEAD must end with the blank line"
-n=$(hcurl -X HEAD -o "$TMP/headbody" -w '%{size_download}' "$URL/" 2>/dev/null || true)
-[ "$n" = "0" ] || fail "HEAD sent a body of $n bytes"
+# (that no body bytes follow a HEAD answer is checked byte for byte below)
 
 # 404 without --root, for any other path.
 code=$(hcurl -o "$TMP/b404" -w '%{http_code}' "$URL/index.html")
