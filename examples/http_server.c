@@ -448,7 +448,7 @@ struct req {
     int minor;       /* HTTP/1.minor */
     long long clen;  /* -1: no Content-Length */
     int hosts;
-    bool te, te_chunked, conn_close, conn_keep;
+    bool te, te_chunked, conn_close, conn_keep, expect;
 };
 
 static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
@@ -529,7 +529,7 @@ static int parse_head(char *p, size_t avail, struct req *r)
     r->minor = s[7] - '0';
     r->clen = -1;
     r->hosts = 0;
-    r->te = r->te_chunked = r->conn_close = r->conn_keep = false;
+    r->te = r->te_chunked = r->conn_close = r->conn_keep = r->expect = false;
 
     char *q = lf + 1;
     for (;;) {
@@ -565,6 +565,10 @@ static int parse_head(char *p, size_t avail, struct req *r)
         case 4:
             if (ieq(name, nlen, "host"))
                 r->hosts++;
+            break;
+        case 6:
+            if (ieq(name, nlen, "expect"))
+                r->expect = true;
             break;
         case 10:
             if (ieq(name, nlen, "connection"))
@@ -736,6 +740,7 @@ static enum act process(struct conn *c)
             return ACT_CLOSE;
         }
         c->pos += (uint32_t)hl;
+        c->partial = false; /* the next head gets its own header timeout */
 
         /* Framing first: a request whose end cannot be found for sure
          * closes the connection. */
@@ -751,7 +756,9 @@ static enum act process(struct conn *c)
             return ACT_CLOSE;
         }
         c->discard = r.clen > 0 ? (uint64_t)r.clen : 0;
-        bool keep = !r.conn_close && (r.minor >= 1 || r.conn_keep);
+        /* A client that waits for "100 Continue" may never send the body
+         * once it has a final answer: the connection cannot go on. */
+        bool keep = !r.conn_close && (r.minor >= 1 || r.conn_keep) && !(r.expect && r.clen > 0);
         bool get = r.mlen == 3 && !memcmp(r.method, "GET", 3);
         bool head = r.mlen == 4 && !memcmp(r.method, "HEAD", 4);
         if (!get && !head) {

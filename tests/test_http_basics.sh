@@ -47,6 +47,12 @@ done
 # A POST body is read and discarded; the connection stays usable.
 out=$(hcurl -X POST --data 'abc=def' -w '%{http_code} %{num_connects}\n' "$URL/" "$URL/")
 [ "$out" = $'405 Method Not Allowed\n405 1\n405 Method Not Allowed\n405 0' ] || fail "POST twice on one connection: $out"
+# Expect: 100-continue gets the final answer at once (no 100, no hang),
+# and the connection closes since the body may never come.
+head -c 300000 /dev/zero >"$TMP/zeros"
+hcurl -X POST -H 'Expect: 100-continue' --data-binary @"$TMP/zeros" -D "$TMP/hx" -o /dev/null "$URL/"
+tr -d '\r' <"$TMP/hx" | head -n1 | grep -qx 'HTTP/1.1 405 Method Not Allowed' || fail "Expect: $(head -n1 "$TMP/hx")"
+tr -d '\r' <"$TMP/hx" | grep -qx 'Connection: close' || fail "Expect: no Connection: close"
 
 # Keep-alive: five URLs in one curl run share one connection.
 out=$(hcurl -w '%{num_connects}\n' "$URL/" "$URL/" "$URL/missing" "$URL/" "$URL/")
