@@ -665,6 +665,7 @@ enum act {
 };
 
 enum { TIMER_NONE, TIMER_ARMED, TIMER_FIRED };
+enum { PEND_NONE, PEND_READ, PEND_WRITE };
 
 struct conn {
     eddy_coro co;
@@ -672,7 +673,9 @@ struct conn {
     int rc;
     int ffd; /* the file being sent, or -1 */
     uint8_t act, timer, minor;
-    bool timed_out, partial, full, keep, head_only, waiting_read;
+    uint8_t pending; /* PEND_*: the future a WAIT_UNTIL below left pending */
+    uint8_t burst;   /* full reads in a row without waiting */
+    bool timed_out, partial, full, keep, head_only;
     uint32_t in_len, pos, out_len;
     uint64_t discard; /* body bytes still to skip */
     char *buf;        /* borrowed: input [0, IN_SIZE), output after it */
@@ -681,7 +684,8 @@ struct conn {
     long long fsize, foff;
     size_t lingered;
     ssize_t n;
-    eddy_instant deadline;
+    eddy_instant deadline;      /* of the current wait */
+    eddy_instant head_deadline; /* of the head being received */
     struct iovec iov[2];
     eddy_tcp sock;
     eddy_sleep timer_sl;
@@ -806,15 +810,12 @@ static enum act process(struct conn *c)
     }
 }
 
-/* Waits for readability or for c->deadline, whichever comes first (a
- * select by hand).  The timer is lazy: it stays armed at an older,
- * earlier deadline and is only moved when it fires early, so a busy
- * keep-alive connection costs no timer operation per request. */
-static bool read_or_deadline(struct conn *c, eddy_cx *cx)
+/* True once c->deadline has passed; otherwise the timer will wake the
+ * task.  The timer is lazy: it stays armed at an older, earlier deadline
+ * and is only moved when it fires early, so a busy keep-alive connection
+ * costs no timer operation per request. */
+static bool deadline_passed(struct conn *c, eddy_cx *cx)
 {
-    c->timed_out = false;
-    if (eddy_ready_poll(&c->op.rd, cx, &c->rc) == EDDY_READY)
-        return true;
     if (c->timer == TIMER_NONE) {
         eddy_sleep_until_init(&c->timer_sl, c->deadline);
         c->timer = TIMER_ARMED;
@@ -824,15 +825,46 @@ static bool read_or_deadline(struct conn *c, eddy_cx *cx)
     }
     while (eddy_sleep_poll(&c->timer_sl, cx, NULL) == EDDY_READY) {
         c->timer = TIMER_FIRED;
-        if (eddy_sleep_deadline(&c->timer_sl) >= c->deadline) {
-            eddy_ready_drop(&c->op.rd);
-            c->timed_out = true;
+        if (eddy_sleep_deadline(&c->timer_sl) >= c->deadline)
             return true;
-        }
         eddy_sleep_reset(&c->timer_sl, c->deadline);
         c->timer = TIMER_ARMED;
     }
     return false;
+}
+
+/* Readability or the deadline, whichever comes first (a select by hand). */
+static bool read_or_deadline(struct conn *c, eddy_cx *cx)
+{
+    c->timed_out = false;
+    if (eddy_ready_poll(&c->op.rd, cx, &c->rc) == EDDY_READY)
+        return true;
+    if (!deadline_passed(c, cx))
+        return false;
+    eddy_ready_drop(&c->op.rd);
+    c->timed_out = true;
+    return true;
+}
+
+/* The whole output, or -ETIMEDOUT in c->n if the peer stops reading. */
+static bool write_or_deadline(struct conn *c, eddy_cx *cx)
+{
+    if (writev_all_poll(&c->op.wv, cx, &c->n) == EDDY_READY)
+        return true;
+    if (!deadline_passed(c, cx))
+        return false;
+    writev_all_drop(&c->op.wv);
+    c->n = -ETIMEDOUT;
+    return true;
+}
+
+/* Starts sending iov[0, cnt): a peer that reads nothing for the idle
+ * timeout is dropped. */
+static void start_write(struct conn *c, int cnt)
+{
+    writev_all_init(&c->op.wv, &c->sock.io, c->iov, cnt);
+    c->deadline = eddy_now() + opt.idle_timeout_ns;
+    c->pending = PEND_WRITE;
 }
 
 static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
@@ -846,9 +878,9 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
     c->deadline = eddy_now() + opt.header_timeout_ns;
     for (;;) {
         eddy_readable_init(&c->op.rd, &c->sock.io);
-        c->waiting_read = true;
+        c->pending = PEND_READ;
         EDDY_WAIT_UNTIL(read_or_deadline(c, cx));
-        c->waiting_read = false;
+        c->pending = PEND_NONE;
         if (c->timed_out) {
             if (!c->partial)
                 EDDY_RETURN(); /* idle, or a connection that never sent a byte */
@@ -860,7 +892,13 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
             EDDY_RETURN();
         if (!c->buf && !(c->buf = pool_get(&pools.io, IN_SIZE + OUT_SIZE)))
             EDDY_RETURN();
-        for (;;) {
+        for (c->burst = 0;; c->burst++) {
+            if (c->burst == 16) {
+                /* A peer that keeps the buffer full (a flood of empty
+                 * lines, say) must not starve the other connections. */
+                c->burst = 0;
+                EDDY_YIELD();
+            }
             if (c->pos > 0) {
                 memmove(c->buf, c->buf + c->pos, c->in_len - c->pos);
                 c->in_len -= c->pos;
@@ -903,7 +941,9 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
                                 EDDY_RETURN(); /* Content-Length is promised: only a close tells the truth */
                             c->iov[0] = (struct iovec){c->buf + IN_SIZE, c->out_len};
                             c->iov[1] = (struct iovec){c->fj->r.data, (size_t)c->fj->r.n};
-                            EDDY_AWAIT(&c->n, writev_all, &c->op.wv, &c->sock.io, c->iov, 2);
+                            start_write(c, 2);
+                            EDDY_WAIT_UNTIL(write_or_deadline(c, cx));
+                            c->pending = PEND_NONE;
                             if (c->n < 0)
                                 EDDY_RETURN();
                             c->out_len = 0;
@@ -918,7 +958,9 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
                 }
                 if (c->out_len) {
                     c->iov[0] = (struct iovec){c->buf + IN_SIZE, c->out_len};
-                    EDDY_AWAIT(&c->n, writev_all, &c->op.wv, &c->sock.io, c->iov, 1);
+                    start_write(c, 1);
+                    EDDY_WAIT_UNTIL(write_or_deadline(c, cx));
+                    c->pending = PEND_NONE;
                     if (c->n < 0)
                         EDDY_RETURN();
                     c->out_len = 0;
@@ -936,8 +978,9 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
         if (c->pos < c->in_len && !c->discard) {
             if (!c->partial) {
                 c->partial = true;
-                c->deadline = eddy_now() + opt.header_timeout_ns;
+                c->head_deadline = eddy_now() + opt.header_timeout_ns;
             }
+            c->deadline = c->head_deadline;
         } else {
             c->partial = false;
             c->deadline = eddy_now() + opt.idle_timeout_ns;
@@ -950,7 +993,9 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
 
 send_and_close:
     c->iov[0] = (struct iovec){c->buf + IN_SIZE, c->out_len};
-    EDDY_AWAIT(&c->n, writev_all, &c->op.wv, &c->sock.io, c->iov, 1);
+    start_write(c, 1);
+    EDDY_WAIT_UNTIL(write_or_deadline(c, cx));
+    c->pending = PEND_NONE;
     if (c->n < 0)
         EDDY_RETURN();
     c->out_len = 0;
@@ -963,9 +1008,9 @@ linger:
     c->deadline = eddy_now() + EDDY_MS(LINGER_MS);
     for (c->lingered = 0; c->lingered < LINGER_BYTES;) {
         eddy_readable_init(&c->op.rd, &c->sock.io);
-        c->waiting_read = true;
+        c->pending = PEND_READ;
         EDDY_WAIT_UNTIL(read_or_deadline(c, cx));
-        c->waiting_read = false;
+        c->pending = PEND_NONE;
         if (c->timed_out || c->rc < 0)
             break;
         c->n = eddy_io_try_read(&c->sock.io, c->buf, IN_SIZE);
@@ -977,8 +1022,10 @@ linger:
     }
 
     EDDY_FINALLY();
-    if (c->waiting_read)
+    if (c->pending == PEND_READ)
         eddy_ready_drop(&c->op.rd);
+    else if (c->pending == PEND_WRITE)
+        writev_all_drop(&c->op.wv);
     if (c->timer != TIMER_NONE)
         eddy_sleep_drop(&c->timer_sl);
     if (c->ffd >= 0)

@@ -6,7 +6,8 @@
 # Host), then the connection is closed; a slowloris head gets 408 within
 # the configured header timeout; an idle keep-alive connection is closed
 # after the idle timeout; --max-conns answers 503 beyond the limit and
-# keeps accepting once a slot is free.
+# keeps accepting once a slot is free; a client that stops reading a
+# response is dropped after the idle timeout.
 # eddy-test-timeout: 90
 # eddy-test-labels: net http
 set -euo pipefail
@@ -17,10 +18,14 @@ start_server limits --header-timeout-ms 700 --idle-timeout-ms 900
 LIMITS_PID=$PID LIMITS_PORT=$PORT
 start_server conns --max-conns 3 --header-timeout-ms 60000
 CONNS_PID=$PID CONNS_PORT=$PORT
+mkdir -p "$TMP/root"
+head -c $((16 * 1024 * 1024)) /dev/zero >"$TMP/root/big.bin"
+start_server slow --root "$TMP/root" --idle-timeout-ms 900
+SLOW_PID=$PID SLOW_PORT=$PORT
 
-python3 - "$LIMITS_PORT" "$CONNS_PORT" <<'PY'
+python3 - "$LIMITS_PORT" "$CONNS_PORT" "$SLOW_PORT" <<'PY'
 import socket, sys, time
-port, cport = int(sys.argv[1]), int(sys.argv[2])
+port, cport, sport = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 failed = []
 
 def connect(p=None):
@@ -249,6 +254,29 @@ for c in held:
         failed.append("max-conns: a held connection stopped working")
     c.close()
 
+# A reader that stops reading: the server's write waits at most the idle
+# timeout (900 ms), then the connection is dropped, mid-body.
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.settimeout(20)
+s.connect(("127.0.0.1", sport))
+s.sendall(b"GET /big.bin HTTP/1.1\r\n" + H + b"\r\n")
+time.sleep(3)  # the scenario itself: a client that reads nothing for 3 s
+got, t0 = 0, time.monotonic()
+try:
+    while time.monotonic() - t0 < 30:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        got += len(b)
+except (ConnectionResetError, socket.timeout):
+    pass
+if got >= 16 * 1024 * 1024:
+    failed.append("stalled reader: got the whole file (%d bytes), not dropped" % got)
+elif time.monotonic() - t0 >= 30:
+    failed.append("stalled reader: connection never closed")
+s.close()
+
 if failed:
     print("\n".join("FAIL: " + f for f in failed))
     sys.exit(1)
@@ -257,4 +285,5 @@ PY
 
 stop_server "$LIMITS_PID"
 stop_server "$CONNS_PID"
+stop_server "$SLOW_PID"
 echo "ok: http limits"
