@@ -34,8 +34,9 @@
  * Limits, each with an answer and never a crash: request line over 8 KiB
  * 414, head over 8 KiB 431, body over 1 MiB 413, ambiguous framing 400,
  * a head that does not arrive within --header-timeout-ms 408, an idle
- * keep-alive connection is closed after --idle-timeout-ms, connections
- * over --max-conns get a 503.  Every response that ends a connection is
+ * keep-alive connection, or a peer that stops reading its responses, is
+ * dropped after --idle-timeout-ms, connections over --max-conns get a
+ * 503.  Every response that ends a connection is
  * followed by a lingering close (shut down the write side, drain the
  * input for a bounded time) so the client reads the answer instead of a
  * reset.
@@ -1284,10 +1285,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "http_server: runtime: %s\n", eddy_strerror(err));
         return 1;
     }
-    fprintf(stderr, "http_server: %s runtime%s; a connection is a task: %zu B frame; %d KiB buffers borrowed "
+    char flavor[64] = "current-thread runtime";
+    if (threads > 1)
+        snprintf(flavor, sizeof flavor, "multi-thread runtime (%ld workers)", threads);
+    fprintf(stderr, "http_server: %s; a connection is a task: %zu B frame; %d KiB buffers borrowed "
             "while data flows; root %s\n",
-            threads > 1 ? "multi-thread" : "current-thread", threads > 1 ? " (workers as asked)" : "",
-            sizeof(struct conn), (IN_SIZE + OUT_SIZE) / 1024, root_dir ? root_dir : "(none)");
+            flavor, sizeof(struct conn), (IN_SIZE + OUT_SIZE) / 1024, root_dir ? root_dir : "(none)");
 
     struct root root = {.addr = addr, .sigfd = sigfd};
     int status = 1;
