@@ -35,11 +35,13 @@ http_cleanup() {
 }
 
 # start_server NAME ARGS...: sets PORT and PID (the server's, nothing else).
+# SERVER_PREFIX (an array) may name a command that execs the server, such
+# as prlimit: the PID is then still the server's.
 start_server() {
     local name=$1 line fd
     shift
     mkfifo "$TMP/$name.out"
-    "$SERVER" --port 0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    ${SERVER_PREFIX[@]+"${SERVER_PREFIX[@]}"} "$SERVER" --port 0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
     PID=$!
     SERVER_PIDS+=("$PID")
     exec {fd}<"$TMP/$name.out" # kept open: the server's stdout never sees EPIPE

@@ -7,7 +7,8 @@
 # the configured header timeout; an idle keep-alive connection is closed
 # after the idle timeout; --max-conns answers 503 beyond the limit and
 # keeps accepting once a slot is free; a client that stops reading a
-# response is dropped after the idle timeout.
+# response is dropped after the idle timeout; out of descriptors (EMFILE),
+# the server waits for one instead of failing, and serves everyone.
 # eddy-test-timeout: 90
 # eddy-test-labels: net http
 set -euo pipefail
@@ -22,10 +23,17 @@ mkdir -p "$TMP/root"
 head -c $((16 * 1024 * 1024)) /dev/zero >"$TMP/root/big.bin"
 start_server slow --root "$TMP/root" --idle-timeout-ms 900
 SLOW_PID=$PID SLOW_PORT=$PORT
+FD_PORT=0
+if command -v prlimit >/dev/null 2>&1; then
+    SERVER_PREFIX=(prlimit --nofile=40 --)
+    start_server fds
+    FD_PID=$PID FD_PORT=$PORT
+    SERVER_PREFIX=()
+fi
 
-python3 - "$LIMITS_PORT" "$CONNS_PORT" "$SLOW_PORT" <<'PY'
+python3 - "$LIMITS_PORT" "$CONNS_PORT" "$SLOW_PORT" "$FD_PORT" <<'PY'
 import socket, sys, time
-port, cport, sport = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+port, cport, sport, fport = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 failed = []
 
 def connect(p=None):
@@ -277,6 +285,32 @@ elif time.monotonic() - t0 >= 30:
     failed.append("stalled reader: connection never closed")
 s.close()
 
+# 100 connections against a server limited to 40 descriptors: those it
+# cannot accept yet wait in the backlog and are served as others close.
+if fport:
+    socks = []
+    for i in range(100):
+        c = socket.create_connection(("127.0.0.1", fport), timeout=30)
+        c.sendall(b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+        socks.append(c)
+    served = 0
+    for c in socks:
+        try:
+            r = read_response(c)
+            if r and r[2] == b"Hello, World!":
+                served += 1
+        except (ConnectionResetError, socket.timeout):
+            pass
+        c.close()
+    if served != 100:
+        failed.append("EMFILE: %d of 100 connections served" % served)
+    c = connect(fport)
+    c.sendall(b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+    r = read_response(c)
+    if not r or r[2] != b"Hello, World!":
+        failed.append("EMFILE: not serving afterwards")
+    c.close()
+
 if failed:
     print("\n".join("FAIL: " + f for f in failed))
     sys.exit(1)
@@ -286,4 +320,7 @@ PY
 stop_server "$LIMITS_PID"
 stop_server "$CONNS_PID"
 stop_server "$SLOW_PID"
+if [ "$FD_PORT" != 0 ]; then
+    stop_server "$FD_PID"
+fi
 echo "ok: http limits"
