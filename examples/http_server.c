@@ -708,6 +708,28 @@ static void emit_error(struct conn *c, int status, bool keep, int minor)
     c->out_len += (uint32_t)(h + (size_t)blen);
 }
 
+/* The absolute form ("http://host/path", RFC 9112 3.2.2) must be accepted
+ * too: keep its path (the authority is not checked: this server has one
+ * site).  A target that is neither form is left to fail the '/' test. */
+static void strip_authority(struct req *r)
+{
+    size_t skip = 0;
+    if (r->tlen >= 7 && ieq(r->target, 7, "http://"))
+        skip = 7;
+    else if (r->tlen >= 8 && ieq(r->target, 8, "https://"))
+        skip = 8;
+    if (!skip)
+        return;
+    char *t = r->target + skip, *end = r->target + r->tlen;
+    while (t < end && *t != '/' && *t != '?')
+        t++;
+    if (t == end || *t == '?') { /* "http://host" or "http://host?q": the path is "/" */
+        *--t = '/';
+    }
+    r->tlen = (size_t)(end - t);
+    r->target = t;
+}
+
 /* Answers every complete request in the input half.  Returns what the
  * task must do next. */
 static enum act process(struct conn *c)
@@ -766,10 +788,12 @@ static enum act process(struct conn *c)
         bool keep = !r.conn_close && (r.minor >= 1 || r.conn_keep) && !(r.expect && r.clen > 0);
         bool get = r.mlen == 3 && !memcmp(r.method, "GET", 3);
         bool head = r.mlen == 4 && !memcmp(r.method, "HEAD", 4);
+        if (get || head)
+            strip_authority(&r);
         if (!get && !head) {
             emit_error(c, 405, keep, r.minor);
         } else if (r.target[0] != '/') {
-            emit_error(c, 400, keep, r.minor); /* absolute-form and '*' are not served here */
+            emit_error(c, 400, keep, r.minor); /* '*', or no path at all */
         } else {
             size_t plen = r.tlen;
             char *qm = memchr(r.target, '?', plen);

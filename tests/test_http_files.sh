@@ -121,8 +121,13 @@ for path in bad:
         rest += s.recv(4096)
     if status not in (b"HTTP/1.1 404 Not Found", b"HTTP/1.1 400 Bad Request") or b"SECRET" in rest or b"root:" in rest:
         print("traversal %r answered %r %r" % (path[:60], status, rest[:40])); sys.exit(1)
-# Absolute paths and absolute-form targets are refused too.
-for target in [b"http://127.0.0.1/../secret.txt", b"*", b"secret.txt"]:
+# The absolute form is served like the origin form, traversal refused
+# the same way; a target that is neither gets a 400.
+for target, want, body in [(b"http://127.0.0.1/../secret.txt", b"404", None),
+                           (b"HTTP://a.example:80/style.css", b"200", b"body { color: red }\n"),
+                           (b"http://127.0.0.1", b"200", b"Hello, World!"),
+                           (b"https://h?x=1", b"200", b"Hello, World!"),
+                           (b"*", b"400", None), (b"secret.txt", b"400", None)]:
     c = socket.create_connection(("127.0.0.1", port), timeout=20)
     c.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     out = b""
@@ -130,8 +135,9 @@ for target in [b"http://127.0.0.1/../secret.txt", b"*", b"secret.txt"]:
         b = c.recv(4096)
         if not b: break
         out += b
-    if not out.startswith(b"HTTP/1.1 400 ") or b"SECRET" in out:
-        print("target %r: %r" % (target, out[:80])); sys.exit(1)
+    if not out.startswith(b"HTTP/1.1 " + want + b" ") or b"SECRET" in out or \
+            (body is not None and out.split(b"\r\n\r\n", 1)[1] != body):
+        print("target %r: %r" % (target, out[:200])); sys.exit(1)
 print("ok: traversal refused")
 PY
 
