@@ -54,16 +54,17 @@ start_server() {
     PORT=${line##*:}
 }
 
-# stop_server PID: SIGTERM, then the exit status must be 0 (a clean shutdown).
+# stop_server PID [SIGNAL]: SIGTERM (or SIGNAL), then the exit status must
+# be 0 (a clean shutdown).
 stop_server() {
-    local pid=$1 rc=0 i
-    kill -TERM "$pid"
+    local pid=$1 sig=${2:-TERM} rc=0 i
+    kill -"$sig" "$pid"
     wait "$pid" || rc=$?
     for i in "${!SERVER_PIDS[@]}"; do
         [ "${SERVER_PIDS[$i]}" = "$pid" ] && unset 'SERVER_PIDS[i]'
     done
     if [ "$rc" -ne 0 ]; then
-        echo "FAIL: server $pid exited with $rc after SIGTERM"
+        echo "FAIL: server $pid exited with $rc after SIG$sig"
         return 1
     fi
 }

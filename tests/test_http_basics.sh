@@ -153,4 +153,13 @@ PY
 # Still serving, then a clean exit on SIGTERM.
 [ "$(hcurl "$URL/")" = "Hello, World!" ] || fail "server stopped answering"
 stop_server "$PID"
+
+# SIGINT too, with a connection still open (the runtime drops its task).
+start_server int
+exec {held}<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' >&"$held"
+IFS= read -r -t 20 status <&"$held" || fail "no answer on the held connection"
+[ "$status" = $'HTTP/1.1 200 OK\r' ] || fail "held connection: $status"
+stop_server "$PID" INT
+exec {held}>&-
 echo "ok: http basics"
