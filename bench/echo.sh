@@ -32,7 +32,7 @@
 # checked at the end.
 #
 #   bash bench/echo.sh              5 runs of 2 s per server and workload
-#   QUICK=1 bash bench/echo.sh      3 runs of 1 s, no syscall count
+#   QUICK=1 bash bench/echo.sh      3 runs of 0.5 s, no syscall count
 #
 # Then, when perf(1) can count syscall tracepoints (not with QUICK), one
 # more run per server and workload counts the server's system calls per
@@ -59,7 +59,7 @@ PEERS=$BUILD/peers
 # Many short interleaved runs beat a few long ones on a shared machine:
 # a burst of noise spoils one run, and the median drops it.
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
-    REPS=${REPS:-3}; DURATION=${DURATION:-1}; WARMUP=${WARMUP:-0.25}
+    REPS=${REPS:-3}; DURATION=${DURATION:-0.5}; WARMUP=${WARMUP:-0.2}
     NO_SYSCALLS=${NO_SYSCALLS:-1}
 else
     REPS=${REPS:-5}; DURATION=${DURATION:-2}; WARMUP=${WARMUP:-0.5}

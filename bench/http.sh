@@ -21,9 +21,12 @@
 # "Hello, World!"); then REPS rounds, in each every server and workload
 # once, in an order that rotates every round and runs backwards every
 # other round (A B A B ...).  Per run: wrk's Requests/sec, its latency p50
-# and p99 (--latency; with pipelining wrk times a batch of 16), and the
-# server's CPU per request: utime + stime of all its threads from
-# /proc/PID/stat before and after the run, over every request of the run.
+# and p99 (--latency), and the server's CPU per request: the CPU time of
+# all its threads (/proc/PID/task/*/schedstat, ns; bench/lib.sh's cpu_ns)
+# before and after the run, over every request of the run.
+# wrk's percentiles: with pipelining, wrk 4.1 records one latency per
+# batch but ranks the percentiles over every request, so all but the
+# lowest percentiles print as 0: the table shows "-" for pipe16's latency.
 # Printed: the medians, and the ratios to eddy (to nginx while eddy's
 # server is not built): the median of the per-round ratios.  eddy's goals
 # (>= 1.0x nginx's requests/s without pipelining, >= 2x with it) are
@@ -282,10 +285,10 @@ for rep in $(seq "$REPS"); do
                 failed=1
                 continue
             fi
-            c0=$(cpu_ticks "$pid")
+            c0=$(cpu_ns "$pid")
             rc=0
             out=$(run_wrk "$s" "$wl" "$DURATION") || rc=$?
-            c1=$(cpu_ticks "$pid" 2>/dev/null || echo "$c0")
+            c1=$(cpu_ns "$pid" 2>/dev/null || echo "$c0")
             printf -- '-- %s %s run %d\n%s\n' "$wl" "$s" "$rep" "$out" >>"$LOG"
             read -r rps p50 p99 reqs errs bad <<<"$(parse_wrk <<<"$out")"
             if [ "$rc" -ne 0 ] || [ "$rps" = "-" ] || [ "$reqs" = 0 ] || [ "$errs" -ne 0 ] || [ "$bad" -ne 0 ]; then
@@ -294,7 +297,8 @@ for rep in $(seq "$REPS"); do
                 failed=1
                 continue
             fi
-            ns=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.0f", n ? d * 1e9 / hz / n : 0 }')
+            ns=$(awk -v d=$((c1 - c0)) -v n="$reqs" 'BEGIN { printf "%.0f", n ? d / n : 0 }')
+            if [ "$wl" = pipe16 ]; then p50=- p99=-; fi   # see "wrk's percentiles" above
             printf '   %-6s %-8s run %d: %10s req/s  p50 %8s us  p99 %8s us  cpu %6s ns/req\n' \
                 "$wl" "$s" "$rep" "$rps" "$p50" "$p99" "$ns"
             echo "$wl $s $rep $rps $p50 $p99 $ns" >>"$RESULTS"
@@ -307,7 +311,8 @@ TABLE=$TMP/table
     echo "HTTP plaintext (GET / -> \"Hello, World!\"), wrk -t1 -c$CONNS --latency, medians of $REPS interleaved"
     echo "runs of $DURATION s ($pin_note; $(versions))."
     echo "(N.NNx): the figure / $BASE's, the median of the per-round ratios; req/s: higher is better;"
-    echo "latency and CPU: lower is better.  pipe16: $DEPTH requests per write, wrk's latency is per batch."
+    echo "latency and CPU: lower is better.  pipe16: $DEPTH requests per write; no latency (wrk 4.1's percentiles"
+    echo "are wrong with pipelining: it ranks one latency per batch among all requests, most print as 0)."
     echo
     echo "| workload | server | req/s | p50 (us) | p99 (us) | server CPU (ns/req) |"
     echo "|---|---|---:|---:|---:|---:|"

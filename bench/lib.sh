@@ -5,6 +5,14 @@
 #   pin_setup               PIN_SERVER / PIN_LOAD arrays and pin_note:
 #                           server on CPU 0, load generator on CPU 1
 #                           (taskset), unless NO_PIN=1 or one CPU
+#   cpu_ns PID              CPU time of all the process's live threads, ns:
+#                           the sum of /proc/PID/task/*/schedstat's first
+#                           field (time on a CPU, nanosecond resolution);
+#                           where there is no schedstat, utime + stime from
+#                           /proc/PID/stat (clock ticks, 10 ms) in ns.  A
+#                           thread that exits takes its schedstat time with
+#                           it: for servers whose threads live as long as
+#                           they do (all of bench/http.sh's and redis.sh's)
 #   cpu_ticks PID           utime + stime of all the process's threads
 #   HZ                      clock ticks per second
 #   rss_kib PID             VmRSS of the process, KiB
@@ -38,6 +46,13 @@ pin_setup() {
 # parentheses, may hold spaces) is cut first.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 HZ=$(getconf CLK_TCK)
+cpu_ns() {
+    if [ -r "/proc/$1/schedstat" ]; then
+        cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+    else
+        awk -v t="$(cpu_ticks "$1")" -v hz="$HZ" 'BEGIN { printf "%.0f\n", t * 1e9 / hz }'
+    fi
+}
 
 rss_kib() { awk '$1 == "VmRSS:" { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status"; }
 

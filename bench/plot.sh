@@ -5,7 +5,7 @@
 #
 # 1. Echo against the connection count: bench/echo.sh runs every server
 #    with 10, 100 and 1000 connections (PLOT_CONNS), one 64-byte message in
-#    flight on each, PLOT_REPS (3) interleaved runs of PLOT_DURATION (1 s)
+#    flight on each, PLOT_REPS (3) interleaved runs of PLOT_DURATION (0.5 s)
 #    each, no syscall count; the medians become
 #      docs/img/echo-throughput-vs-conns.png   messages/s, per server
 #      docs/img/echo-cpu-vs-conns.png          server CPU ns per message
@@ -46,7 +46,7 @@ wl=""
 for c in ${PLOT_CONNS:-10 100 1000}; do wl+="${wl:+ }c$c:$c:1:64"; done
 DATA=$TMP/echo.data
 echo "plot.sh: echo sweep over ${PLOT_CONNS:-10 100 1000} connections (1 x 64 B in flight each)"
-if ! WORKLOADS="$wl" REPS=${PLOT_REPS:-3} DURATION=${PLOT_DURATION:-1} WARMUP=${PLOT_WARMUP:-0.3} \
+if ! WORKLOADS="$wl" REPS=${PLOT_REPS:-3} DURATION=${PLOT_DURATION:-0.5} WARMUP=${PLOT_WARMUP:-0.2} \
     NO_SYSCALLS=1 QUICK='' ECHO_DATA="$DATA" bash bench/echo.sh >"$TMP/echo.out" 2>&1; then
     echo "plot.sh: the echo sweep reported a failure:" >&2
     grep -E 'FAILED|echo.sh:' "$TMP/echo.out" | head -n 10 >&2
@@ -65,7 +65,7 @@ if [ -s "$DATA" ]; then
     done
     ncol=$(awk 'NR == 1 { print NF; exit }' "$TMP/msgs.tab")
     {
-        echo "# echo against the connection count: medians of ${PLOT_REPS:-3} interleaved runs of ${PLOT_DURATION:-1} s"
+        echo "# echo against the connection count: medians of ${PLOT_REPS:-3} interleaved runs of ${PLOT_DURATION:-0.5} s"
         echo "# ($stamp); 1 x 64 B in flight per connection; servers pinned to CPU 0, loadgen to CPU 1"
         echo "# messages per second:"
         column -t "$TMP/msgs.tab"

@@ -18,15 +18,16 @@
 # REPS rounds, in each every server and workload once, in an order that
 # rotates every round and runs backwards every other round.  Per run:
 # requests/s, p50 and p99 latency (redis-benchmark --csv), and the server's
-# CPU per request (utime + stime of all its threads, /proc/PID/stat, before
-# and after, over the run's requests).  Printed: medians and ratios to eddy
+# CPU per request (the CPU time of all its threads, /proc/PID/task/*/
+# schedstat in ns, bench/lib.sh's cpu_ns, before and after, over the run's
+# requests).  Printed: medians and ratios to eddy
 # (to redis-server while eddy's is not built), the median of the per-round
 # ratios; eddy's goal (>= 1.0x redis-server's requests/s) is checked.
 #
 # Pinning: the server on CPU 0 (all its threads), redis-benchmark on CPU 1.
 #
 #   bash bench/redis.sh            3 rounds, -n 100000 (plain) / 500000 (-P 16)
-#   QUICK=1 bash bench/redis.sh    3 rounds, -n 20000 / 100000
+#   QUICK=1 bash bench/redis.sh    3 rounds, -n 10000 / 50000
 #
 # Environment: EDDY_BUILD_DIR, REPS, NPLAIN, NPIPE, CLIENTS (50), DEPTH
 # (16), REDIS_SERVERS (default: all of the above that exist), REDIS_SERVER,
@@ -43,7 +44,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
 BUILD=${EDDY_BUILD_DIR:-build/release}
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
-    REPS=${REPS:-3}; NPLAIN=${NPLAIN:-20000}; NPIPE=${NPIPE:-100000}
+    REPS=${REPS:-3}; NPLAIN=${NPLAIN:-10000}; NPIPE=${NPIPE:-50000}
 else
     REPS=${REPS:-3}; NPLAIN=${NPLAIN:-100000}; NPIPE=${NPIPE:-500000}
 fi
@@ -203,10 +204,10 @@ for rep in $(seq "$REPS"); do
                 failed=1
                 continue
             fi
-            c0=$(cpu_ticks "$pid")
+            c0=$(cpu_ns "$pid")
             rc=0
             out=$(run_bench "$s" "$wl") || rc=$?
-            c1=$(cpu_ticks "$pid" 2>/dev/null || echo "$c0")
+            c1=$(cpu_ns "$pid" 2>/dev/null || echo "$c0")
             n=$(cat "$TMP/n")
             printf -- '-- %s %s run %d\n%s\n' "$wl" "$s" "$rep" "$out" >>"$LOG"
             # "SET","rps","avg","min","p50","p95","p99","max" (ms)
@@ -218,7 +219,7 @@ for rep in $(seq "$REPS"); do
                 continue
             fi
             read -r rps p50 p99 <<<"$line"
-            ns=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.0f", n ? d * 1e9 / hz / n : 0 }')
+            ns=$(awk -v d=$((c1 - c0)) -v n="$n" 'BEGIN { printf "%.0f", n ? d / n : 0 }')
             printf '   %-7s %-8s run %d: %10s req/s  p50 %6s us  p99 %6s us  cpu %6s ns/req\n' \
                 "$wl" "$s" "$rep" "$rps" "$p50" "$p99" "$ns"
             echo "$wl $s $rep $rps $p50 $p99 $ns" >>"$RESULTS"

@@ -20,7 +20,8 @@
 #      go_bench -g idle, the same N (1,000,000; QUICK: 200,000), one table.
 #   3. bench/echo.sh: the echo servers, interleaved (see there); then
 #   3b. the same with 10,000 connections, 1 message in flight on each
-#      (C10K_REPS rounds of C10K_DURATION s: 3 x 2 s; QUICK 1 x 1 s);
+#      (C10K_REPS rounds of C10K_DURATION s: 3 x 2 s; QUICK 1 x 1 s, eddy
+#      and epoll only);
 #   3c. bench/conns.sh: memory per idle connection, every echo server
 #      holding 1,000, 5,000 and 10,000 idle connections;
 #   3d. bench/http.sh: HTTP plaintext with wrk: eddy's http_server (when
@@ -272,7 +273,10 @@ ECHO_TABLE_FILE=$WORK/echo_table
 servers_env=()
 [ -n "${NO_PEERS:-}" ] && servers_env=(SERVERS="eddy eddy-mt epoll tpc" CONNS_SERVERS="eddy eddy-mt epoll tpc")
 part_begin
-if ! skip_part echo && ! env "${servers_env[@]}" QUICK="$QUICK" ECHO_TABLE="$ECHO_TABLE_FILE" bash bench/echo.sh; then
+# (full run: 3 rounds of 2 s, where echo.sh alone makes 5; QUICK: 3 of 0.5 s)
+ECHO_REPS=${ECHO_REPS:-3}
+if ! skip_part echo && ! env "${servers_env[@]}" QUICK="$QUICK" REPS="$ECHO_REPS" ECHO_TABLE="$ECHO_TABLE_FILE" \
+    bash bench/echo.sh; then
     status=1
 fi
 part_end echo
@@ -281,10 +285,18 @@ part_end echo
 C10K_REPS=${C10K_REPS:-$([ -n "$QUICK" ] && echo 1 || echo 3)}
 C10K_DURATION=${C10K_DURATION:-$([ -n "$QUICK" ] && echo 1 || echo 2)}
 C10K_TABLE_FILE=$WORK/c10k_table
+# QUICK: eddy and the epoll reference only (opening 10,000 connections takes
+# a few seconds per server); the full run: every echo server.
+c10k_env=("${servers_env[@]}")
+if [ -n "${C10K_SERVERS:-}" ]; then
+    c10k_env=(SERVERS="$C10K_SERVERS")
+elif [ -n "$QUICK" ]; then
+    c10k_env=(SERVERS="eddy epoll")
+fi
 echo
 echo "== echo with 10,000 connections, 1 message in flight each ($C10K_REPS x ${C10K_DURATION} s)"
 part_begin
-if ! skip_part c10k && ! env "${servers_env[@]}" QUICK='' REPS="$C10K_REPS" DURATION="$C10K_DURATION" WARMUP=0.5 \
+if ! skip_part c10k && ! env "${c10k_env[@]}" QUICK='' REPS="$C10K_REPS" DURATION="$C10K_DURATION" WARMUP=0.5 \
     NO_SYSCALLS=1 WORKLOADS="c10k:10000:1:64" ECHO_TABLE="$C10K_TABLE_FILE" bash bench/echo.sh; then
     status=1
 fi
@@ -296,7 +308,7 @@ CONNS_DATA_FILE=$WORK/conns_data
 echo
 part_begin
 settle=0.3
-[ -n "$QUICK" ] && settle=0.1
+[ -n "$QUICK" ] && settle=0.05
 if ! skip_part conns && ! env "${servers_env[@]}" SETTLE="$settle" CONNS_TABLE="$CONNS_TABLE_FILE" \
     CONNS_DATA="$CONNS_DATA_FILE" bash bench/conns.sh; then
     status=1
@@ -307,7 +319,9 @@ part_end conns
 HTTP_TABLE_FILE=$WORK/http_table
 echo
 part_begin
-if ! skip_part http && ! QUICK="$QUICK" HTTP_TABLE="$HTTP_TABLE_FILE" bash bench/http.sh; then
+# QUICK: no eddy-mt (HTTP_SERVERS overrides)
+http_servers=${HTTP_SERVERS:-$([ -n "$QUICK" ] && echo "eddy nginx epoll" || echo "eddy eddy-mt nginx epoll")}
+if ! skip_part http && ! QUICK="$QUICK" HTTP_SERVERS="$http_servers" HTTP_TABLE="$HTTP_TABLE_FILE" bash bench/http.sh; then
     status=1
 fi
 part_end http
@@ -316,7 +330,8 @@ part_end http
 REDIS_TABLE_FILE=$WORK/redis_table
 echo
 part_begin
-if ! skip_part redis && ! QUICK="$QUICK" REDIS_TABLE="$REDIS_TABLE_FILE" bash bench/redis.sh; then
+redis_servers=${REDIS_SERVERS:-$([ -n "$QUICK" ] && echo "eddy redis" || echo "eddy eddy-mt redis")}
+if ! skip_part redis && ! QUICK="$QUICK" REDIS_SERVERS="$redis_servers" REDIS_TABLE="$REDIS_TABLE_FILE" bash bench/redis.sh; then
     status=1
 fi
 part_end redis
