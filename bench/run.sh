@@ -20,7 +20,7 @@
 #      go_bench -g idle, the same N (1,000,000; QUICK: 200,000), one table.
 #   3. bench/echo.sh: the echo servers, interleaved (see there); then
 #   3b. the same with 10,000 connections, 1 message in flight on each
-#      (C10K_REPS rounds of C10K_DURATION s: 3 x 2 s; QUICK 1 x 1 s, eddy
+#      (C10K_REPS rounds of C10K_DURATION s: 3 x 1 s; QUICK 1 x 1 s, eddy
 #      and epoll only);
 #   3c. bench/conns.sh: memory per idle connection, every echo server
 #      holding 1,000, 5,000 and 10,000 idle connections;
@@ -283,7 +283,7 @@ part_end echo
 
 # ---- 3b. echo with 10,000 connections -------------------------------------------
 C10K_REPS=${C10K_REPS:-$([ -n "$QUICK" ] && echo 1 || echo 3)}
-C10K_DURATION=${C10K_DURATION:-$([ -n "$QUICK" ] && echo 1 || echo 2)}
+C10K_DURATION=${C10K_DURATION:-1}
 C10K_TABLE_FILE=$WORK/c10k_table
 # QUICK: eddy and the epoll reference only (opening 10,000 connections takes
 # a few seconds per server); the full run: every echo server.
