@@ -26,7 +26,7 @@
 #
 # Pinning: the server on CPU 0 (all its threads), redis-benchmark on CPU 1.
 #
-#   bash bench/redis.sh            3 rounds, -n 100000 (plain) / 500000 (-P 16)
+#   bash bench/redis.sh            3 rounds, -n 50000 (plain) / 300000 (-P 16)
 #   QUICK=1 bash bench/redis.sh    3 rounds, -n 10000 / 50000
 #
 # Environment: EDDY_BUILD_DIR, REPS, NPLAIN, NPIPE, CLIENTS (50), DEPTH
@@ -46,7 +46,7 @@ BUILD=${EDDY_BUILD_DIR:-build/release}
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
     REPS=${REPS:-3}; NPLAIN=${NPLAIN:-10000}; NPIPE=${NPIPE:-50000}
 else
-    REPS=${REPS:-3}; NPLAIN=${NPLAIN:-100000}; NPIPE=${NPIPE:-500000}
+    REPS=${REPS:-3}; NPLAIN=${NPLAIN:-50000}; NPIPE=${NPIPE:-300000}
 fi
 CLIENTS=${CLIENTS:-50}
 DEPTH=${DEPTH:-16}

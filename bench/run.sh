@@ -9,7 +9,7 @@
 #   1. bench/peers/build.sh builds the peers (Tokio, Go, libuv, and eddy's
 #      timer benchmark) into $EDDY_BUILD_DIR/peers/, offline; a peer that
 #      cannot be built is reported with the reason and left out.
-#   2. Microbenchmarks, interleaved: ROUNDS rounds (3); in each, group by
+#   2. Microbenchmarks, interleaved: ROUNDS rounds (3; QUICK 2); in each, group by
 #      group (spawn, yield, chan, sync, timers), eddy's program and the
 #      peers' run one after the other, in an order that rotates every round.
 #      Every program prints the median of its own 7 repetitions per case;
@@ -23,7 +23,8 @@
 #      (C10K_REPS rounds of C10K_DURATION s: 3 x 1 s; QUICK 1 x 1 s, eddy
 #      and epoll only);
 #   3c. bench/conns.sh: memory per idle connection, every echo server
-#      holding 1,000, 5,000 and 10,000 idle connections;
+#      holding 1,000, 5,000 and 10,000 idle connections (QUICK: not the
+#      -mt variants);
 #   3d. bench/http.sh: HTTP plaintext with wrk: eddy's http_server (when
 #      built), nginx, the hand-written epoll_http_server;
 #   3e. bench/redis.sh: redis-benchmark: eddy's redis_server (when built),
@@ -46,7 +47,7 @@ BUILD=${EDDY_BUILD_DIR:-build/release}
 export EDDY_BUILD_DIR=$BUILD
 QUICK=${QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-$([ -n "$QUICK" ] && echo 2 || echo 3)}
 B=$BUILD/bench
 P=$BUILD/peers
 status=0
@@ -308,8 +309,14 @@ CONNS_DATA_FILE=$WORK/conns_data
 echo
 part_begin
 settle=0.3
-[ -n "$QUICK" ] && settle=0.05
-if ! skip_part conns && ! env "${servers_env[@]}" SETTLE="$settle" CONNS_TABLE="$CONNS_TABLE_FILE" \
+conns_env=("${servers_env[@]}")
+if [ -n "$QUICK" ]; then
+    settle=0.05
+    # QUICK: not the multi-thread variants (their figures match the
+    # current-thread ones to a few percent; the full run has them)
+    [ -z "${NO_PEERS:-}" ] && [ -z "${CONNS_SERVERS:-}" ] && conns_env=(CONNS_SERVERS="eddy epoll tpc tokio-ct go libuv")
+fi
+if ! skip_part conns && ! env "${conns_env[@]}" SETTLE="$settle" CONNS_TABLE="$CONNS_TABLE_FILE" \
     CONNS_DATA="$CONNS_DATA_FILE" bash bench/conns.sh; then
     status=1
 fi
