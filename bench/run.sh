@@ -23,8 +23,8 @@
 #      (C10K_REPS rounds of C10K_DURATION s: 3 x 1 s; QUICK 1 x 1 s, eddy
 #      and epoll only);
 #   3c. bench/conns.sh: memory per idle connection, every echo server
-#      holding 1,000, 5,000 and 10,000 idle connections (QUICK: not the
-#      -mt variants);
+#      holding 1,000, 5,000 and 10,000 idle connections (QUICK: 1,000 and
+#      5,000, not the -mt variants);
 #   3d. bench/http.sh: HTTP plaintext with wrk: eddy's http_server (when
 #      built), nginx, the hand-written epoll_http_server;
 #   3e. bench/redis.sh: redis-benchmark: eddy's redis_server (when built),
@@ -310,13 +310,15 @@ echo
 part_begin
 settle=0.3
 conns_env=("${servers_env[@]}")
+stages=${STAGES:-1000 5000 10000}
 if [ -n "$QUICK" ]; then
     settle=0.05
+    stages=${STAGES:-1000 5000}   # the full run goes to 10,000
     # QUICK: not the multi-thread variants (their figures match the
     # current-thread ones to a few percent; the full run has them)
     [ -z "${NO_PEERS:-}" ] && [ -z "${CONNS_SERVERS:-}" ] && conns_env=(CONNS_SERVERS="eddy epoll tpc tokio-ct go libuv")
 fi
-if ! skip_part conns && ! env "${conns_env[@]}" SETTLE="$settle" CONNS_TABLE="$CONNS_TABLE_FILE" \
+if ! skip_part conns && ! env "${conns_env[@]}" STAGES="$stages" SETTLE="$settle" CONNS_TABLE="$CONNS_TABLE_FILE" \
     CONNS_DATA="$CONNS_DATA_FILE" bash bench/conns.sh; then
     status=1
 fi
