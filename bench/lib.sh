@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # bench/lib.sh - shell helpers shared by bench/http.sh, bench/redis.sh and
 # bench/conns.sh (sourced, not run).  The caller has `set -euo pipefail`
 # and has cd'd to the top of the repository.
