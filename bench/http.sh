@@ -37,7 +37,7 @@
 # thread is then the whole of the load generator's CPU, as the server has
 # the whole of the other.
 #
-#   bash bench/http.sh            3 rounds of 3 s per server and workload
+#   bash bench/http.sh            3 rounds of 2 s per server and workload
 #   QUICK=1 bash bench/http.sh    3 rounds of 1 s, no warm-up run
 #
 # Environment: EDDY_BUILD_DIR (build/release), REPS, DURATION (whole
@@ -58,7 +58,7 @@ BUILD=${EDDY_BUILD_DIR:-build/release}
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
     REPS=${REPS:-3}; DURATION=${DURATION:-1}; WARMUP_RUN=${WARMUP_RUN:-0}
 else
-    REPS=${REPS:-3}; DURATION=${DURATION:-3}; WARMUP_RUN=${WARMUP_RUN:-1}
+    REPS=${REPS:-3}; DURATION=${DURATION:-2}; WARMUP_RUN=${WARMUP_RUN:-1}
 fi
 CONNS=${CONNS:-100}
 LOG=$BUILD/bench-http.log   # every wrk output of the run
