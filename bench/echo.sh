@@ -19,6 +19,10 @@
 # alike and no server always follows the same neighbour.  Workloads:
 #   rr1   100 connections x 64-byte messages, 1 in flight (request/response)
 #   pipe  64 connections x 64-byte messages, 16 in flight (pipelined)
+# (bench/run.sh also runs it with WORKLOADS="c10k:10000:1:64": 10,000
+# connections, 1 message in flight on each; loadgen opens them at most
+# 1000 at a time, and every server raises RLIMIT_NOFILE to its hard limit,
+# as this script does for them)
 # Printed per server and workload: medians of messages/s, p50 and p99
 # round-trip latency, and the server's CPU time per message (utime+stime of
 # all its threads, from /proc/PID/stat before and after each run, over every
@@ -28,7 +32,7 @@
 # checked at the end.
 #
 #   bash bench/echo.sh              5 runs of 2 s per server and workload
-#   QUICK=1 bash bench/echo.sh      3 runs of 1 s, no syscall count
+#   QUICK=1 bash bench/echo.sh      3 runs of 0.5 s, no syscall count
 #
 # Then, when perf(1) can count syscall tracepoints (not with QUICK), one
 # more run per server and workload counts the server's system calls per
@@ -38,6 +42,7 @@
 # their time.  That run is separate from the timed ones.
 #
 # Environment: EDDY_BUILD_DIR (build/release), REPS, DURATION, WARMUP,
+# CONNECT_TIMEOUT (loadgen's, 20 s),
 # SERVERS (default: all of the above that are built), WORKLOADS (default
 # "rr1:100:1:64 pipe:64:16:64": name:conns:inflight:bytes ...), NO_PIN=1
 # (no taskset), NO_SYSCALLS=1, ECHO_TABLE=FILE (also write the markdown
@@ -54,7 +59,7 @@ PEERS=$BUILD/peers
 # Many short interleaved runs beat a few long ones on a shared machine:
 # a burst of noise spoils one run, and the median drops it.
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
-    REPS=${REPS:-3}; DURATION=${DURATION:-1}; WARMUP=${WARMUP:-0.25}
+    REPS=${REPS:-3}; DURATION=${DURATION:-0.5}; WARMUP=${WARMUP:-0.2}
     NO_SYSCALLS=${NO_SYSCALLS:-1}
 else
     REPS=${REPS:-5}; DURATION=${DURATION:-2}; WARMUP=${WARMUP:-0.5}
@@ -129,7 +134,11 @@ else
 fi
 # A run can never hang the script: loadgen bounds itself (connect timeout,
 # warmup + duration, 3 s drain); this is the belt to those braces.
-RUN_LIMIT=(timeout -k 2 60)
+RUN_LIMIT=(timeout -k 2 90)
+CONNECT_TIMEOUT=${CONNECT_TIMEOUT:-20}
+# Many connections need many descriptors: the soft limit up to the hard one
+# (for loadgen and the servers, which inherit it).
+ulimit -S -n "$(ulimit -H -n)" 2>/dev/null || true
 command -v timeout >/dev/null 2>&1 || RUN_LIMIT=()
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/eddy-echo.XXXXXX")
@@ -203,7 +212,7 @@ for wl in "${WORKLOADS[@]}"; do
             rc=0
             out=$("${RUN_LIMIT[@]}" "${PIN_LOAD[@]}" "$LOADGEN" --quiet --port "${PORT[$s]}" --conns "$conns" \
                 --inflight "$inflight" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
-                --verify) || rc=$?
+                --connect-timeout "$CONNECT_TIMEOUT" --verify) || rc=$?
             c1=$(cpu_ticks "$pid" 2>/dev/null || echo "$c0")
             line=$(grep '^RESULT ' <<<"$out" || true)
             if [ "$rc" -ne 0 ] || [ -z "$line" ]; then

@@ -5,18 +5,22 @@
 #
 # 1. Echo against the connection count: bench/echo.sh runs every server
 #    with 10, 100 and 1000 connections (PLOT_CONNS), one 64-byte message in
-#    flight on each, PLOT_REPS (3) interleaved runs of PLOT_DURATION (1 s)
+#    flight on each, PLOT_REPS (3) interleaved runs of PLOT_DURATION (0.5 s)
 #    each, no syscall count; the medians become
 #      docs/img/echo-throughput-vs-conns.png   messages/s, per server
 #      docs/img/echo-cpu-vs-conns.png          server CPU ns per message
 #      docs/img/echo-vs-conns.txt              the numbers behind both
 # 2. With MICRO_TABLE=FILE (bench/run.sh's markdown microbenchmark table):
 #      docs/img/micro-ns-per-op.png            eddy, Tokio, Go, libuv per case
+# 3. With CONNS_DATA=FILE (bench/conns.sh's data: "server conns growth_kib"):
+#      docs/img/memory-vs-conns.png            server RSS growth against idle connections
+#      docs/img/memory-vs-conns.txt            the numbers behind it
 #
 # If gnuplot is missing it says so and draws nothing (exit 0), before any
 # benchmark runs.  gnuplot-nox is in scripts/deps.sh's bench list.
 # Environment: EDDY_BUILD_DIR, SERVERS, PLOT_CONNS ("10 100 1000"),
-# PLOT_REPS, PLOT_DURATION, PLOT_DIR (docs/img), MICRO_TABLE, NO_PIN.
+# PLOT_REPS, PLOT_DURATION, PLOT_DIR (docs/img), MICRO_TABLE, CONNS_DATA,
+# NO_PIN.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
@@ -42,7 +46,7 @@ wl=""
 for c in ${PLOT_CONNS:-10 100 1000}; do wl+="${wl:+ }c$c:$c:1:64"; done
 DATA=$TMP/echo.data
 echo "plot.sh: echo sweep over ${PLOT_CONNS:-10 100 1000} connections (1 x 64 B in flight each)"
-if ! WORKLOADS="$wl" REPS=${PLOT_REPS:-3} DURATION=${PLOT_DURATION:-1} WARMUP=${PLOT_WARMUP:-0.3} \
+if ! WORKLOADS="$wl" REPS=${PLOT_REPS:-3} DURATION=${PLOT_DURATION:-0.5} WARMUP=${PLOT_WARMUP:-0.2} \
     NO_SYSCALLS=1 QUICK='' ECHO_DATA="$DATA" bash bench/echo.sh >"$TMP/echo.out" 2>&1; then
     echo "plot.sh: the echo sweep reported a failure:" >&2
     grep -E 'FAILED|echo.sh:' "$TMP/echo.out" | head -n 10 >&2
@@ -61,7 +65,7 @@ if [ -s "$DATA" ]; then
     done
     ncol=$(awk 'NR == 1 { print NF; exit }' "$TMP/msgs.tab")
     {
-        echo "# echo against the connection count: medians of ${PLOT_REPS:-3} interleaved runs of ${PLOT_DURATION:-1} s"
+        echo "# echo against the connection count: medians of ${PLOT_REPS:-3} interleaved runs of ${PLOT_DURATION:-0.5} s"
         echo "# ($stamp); 1 x 64 B in flight per connection; servers pinned to CPU 0, loadgen to CPU 1"
         echo "# messages per second:"
         column -t "$TMP/msgs.tab"
@@ -139,4 +143,40 @@ EOF
         fi
     fi
 fi
+# ---- 3. memory against idle connections ------------------------------------------
+if [ -n "${CONNS_DATA:-}" ] && [ -s "${CONNS_DATA}" ]; then
+    servers=$(awk '!s[$1]++ { printf "%s ", $1 }' "$CONNS_DATA")
+    # one row per connection count, one column per server: RSS growth in MiB
+    # (at least 0.001, so that a server that grows by nothing stays on the log scale)
+    awk -v servers="$servers" '
+        BEGIN { ns = split(servers, sv, " "); printf "conns"; for (i = 1; i <= ns; i++) printf " %s", sv[i]; print "" }
+        { v[$2, $1] = $3 / 1024; if (!($2 in seen)) { seen[$2] = 1; cl[++nc] = $2 } }
+        END { for (k = 1; k <= nc; k++) { printf "%s", cl[k]; for (i = 1; i <= ns; i++) printf " %s", ((cl[k], sv[i]) in v) ? sprintf("%.3f", v[cl[k], sv[i]] > 0.001 ? v[cl[k], sv[i]] : 0.001) : "-"; print "" } }
+    ' "$CONNS_DATA" >"$TMP/mem.tab"
+    {
+        echo "# server RSS growth (VmRSS) with N idle echo connections, MiB ($stamp)"
+        echo "# each connection served once (64 B echoed); one fresh server each; bench/conns.sh"
+        column -t "$TMP/mem.tab"
+    } >"$OUTDIR/memory-vs-conns.txt"
+    ncol=$(awk 'NR == 1 { print NF; exit }' "$TMP/mem.tab")
+    png=$OUTDIR/memory-vs-conns.png
+    if ! gnuplot >"$TMP/gnuplot.err" 2>&1 <<EOF; then
+set terminal $TERM_PNG
+set output '$png'
+set title "Server memory against idle connections (RSS growth; socket buffers are kernel memory, not in it)\n{/*0.8 each connection served once, then idle; $stamp}"
+set datafile missing '-'
+set key outside right top
+set logscale y 10
+set xlabel 'idle connections'
+set ylabel 'RSS growth, MiB (log scale; 0.001 = nothing measurable)'
+set grid
+plot for [i=2:$ncol] '$TMP/mem.tab' using 1:i with linespoints lw 2 pt 7 title columnheader(i)
+EOF
+        echo "plot.sh: gnuplot failed on $png: $(head -n 3 "$TMP/gnuplot.err")" >&2
+        status=1
+    else
+        echo "plot.sh: wrote $png and $OUTDIR/memory-vs-conns.txt"
+    fi
+fi
 exit $status
+

@@ -9,7 +9,7 @@
 #   1. bench/peers/build.sh builds the peers (Tokio, Go, libuv, and eddy's
 #      timer benchmark) into $EDDY_BUILD_DIR/peers/, offline; a peer that
 #      cannot be built is reported with the reason and left out.
-#   2. Microbenchmarks, interleaved: ROUNDS rounds (3); in each, group by
+#   2. Microbenchmarks, interleaved: ROUNDS rounds (3; QUICK 2); in each, group by
 #      group (spawn, yield, chan, sync, timers), eddy's program and the
 #      peers' run one after the other, in an order that rotates every round.
 #      Every program prints the median of its own 7 repetitions per case;
@@ -18,15 +18,28 @@
 #      means the peer takes longer).
 #   2b. Idle memory per task: bench_idle beside tokio_bench -g idle and
 #      go_bench -g idle, the same N (1,000,000; QUICK: 200,000), one table.
-#   3. bench/echo.sh: the echo servers, interleaved (see there).
+#   3. bench/echo.sh: the echo servers, interleaved (see there); then
+#   3b. the same with 10,000 connections, 1 message in flight on each
+#      (C10K_REPS rounds of C10K_DURATION s: 3 x 1 s; QUICK 1 x 1 s, eddy
+#      and epoll only);
+#   3c. bench/conns.sh: memory per idle connection, every echo server
+#      holding 1,000, 5,000 and 10,000 idle connections (QUICK: 1,000 and
+#      5,000, not the -mt variants);
+#   3d. bench/http.sh: HTTP plaintext with wrk: eddy's http_server (when
+#      built), nginx, the hand-written epoll_http_server;
+#   3e. bench/redis.sh: redis-benchmark: eddy's redis_server (when built),
+#      redis-server.
 #   4. bench/plot.sh (full run, or PLOT=1): throughput and CPU against the
-#      connection count, and the microbenchmarks, as PNGs in docs/img/.
-#   5. The summary: machine, versions, the microbenchmark table, the idle
-#      memory table and the echo table, in markdown (what docs/benchmarks.md shows).
+#      connection count, memory against idle connections, and the
+#      microbenchmarks, as PNGs in docs/img/.
+#   5. The summary: machine, versions, the time each part took, and every
+#      table, in markdown (what docs/benchmarks.md shows).
 #
 # Environment: EDDY_BUILD_DIR (set by the Makefile: the Release build),
 # QUICK, ROUNDS, PLOT (1: plots even with QUICK; 0: never), NO_PEERS=1 (eddy
-# and the C references only), and what bench/echo.sh reads.
+# and the C references only), C10K_REPS, C10K_DURATION, SKIP="part ..."
+# (leave parts out: micro idle echo c10k conns http redis), and what the
+# scripts of each part read.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
@@ -34,7 +47,7 @@ BUILD=${EDDY_BUILD_DIR:-build/release}
 export EDDY_BUILD_DIR=$BUILD
 QUICK=${QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-$([ -n "$QUICK" ] && echo 2 || echo 3)}
 B=$BUILD/bench
 P=$BUILD/peers
 status=0
@@ -47,12 +60,25 @@ MICRO=$WORK/micro           # "round impl case ns_per_op" lines
 LIMIT=(timeout -k 5 300)    # no program may hang the suite
 command -v timeout >/dev/null 2>&1 || LIMIT=()
 
+# The time each part takes, for the summary ("name seconds" lines).
+TIMES=$WORK/times
+: >"$TIMES"
+part_t0=$(date +%s)
+part_begin() { part_t0=$(date +%s); }
+part_end() { # name
+    local d=$(($(date +%s) - part_t0))
+    echo "$1 $d" >>"$TIMES"
+    echo "-- $1: ${d} s"
+}
+skip_part() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
+
 machine() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')," \
         "kernel $(uname -r), $(${CC:-cc} --version | head -n1)"
 }
 
 # ---- 1. peers --------------------------------------------------------------
+part_begin
 machine
 echo
 echo "== peers (bench/peers/build.sh)"
@@ -69,6 +95,7 @@ declare -A VER=()
 if [ -z "${NO_PEERS:-}" ] && [ -f "$P/versions" ]; then
     while read -r k v; do VER[$k]=$v; done <"$P/versions"
 fi
+part_end peers
 
 # ---- 2. microbenchmarks ------------------------------------------------------
 q=${QUICK:+-q}
@@ -92,6 +119,8 @@ peer_ok libuv && add timers libuv "$P/uv_timers $q"
 
 echo
 echo "== microbenchmarks: $ROUNDS interleaved rounds${QUICK:+ (quick)}"
+part_begin
+skip_part micro && ROUNDS=0
 LOG=$BUILD/bench-micro.log   # every program's own output, all rounds
 : >"$LOG"
 for r in $(seq "$ROUNDS"); do
@@ -126,6 +155,7 @@ for r in $(seq "$ROUNDS"); do
     printf 'round %d: %d figures so far (%ds)\n' "$r" "$(wc -l <"$MICRO")" $(($(date +%s) - t_start))
 done
 echo "every program's output: $LOG; the medians are in the summary at the end"
+part_end micro
 
 # The table: one row per case (those eddy and a peer have, then eddy's
 # own, then those only a peer has),
@@ -194,9 +224,12 @@ idle_run() { # command...: runs it, its output to the terminal and the log
     fi
     printf '%s\n' "$out" | tee -a "$IDLE_LOG"
 }
-idle_run "$B/bench_idle" -n "$IDLE_N"
-peer_ok tokio && idle_run "$P/tokio_bench" -g idle -n "$IDLE_N"
-peer_ok go && idle_run "$P/go_bench" -g idle -n "$IDLE_N"
+part_begin
+if ! skip_part idle; then
+    idle_run "$B/bench_idle" -n "$IDLE_N"
+    peer_ok tokio && idle_run "$P/tokio_bench" -g idle -n "$IDLE_N"
+    peer_ok go && idle_run "$P/go_bench" -g idle -n "$IDLE_N"
+fi
 # The table: bytes per idle task, and "(N.NNx)": peer / eddy (> 1: the peer
 # takes more memory).
 idle_table() {
@@ -232,16 +265,85 @@ echo
 echo "bytes per idle task, N=$IDLE_N (peer / eddy):"
 echo
 cat "$IDLE_TABLE_FILE"
+part_end idle-tasks
 
 # ---- 3. echo -----------------------------------------------------------------
 echo
 echo "== echo: eddy beside epoll, thread-per-connection, Tokio, Go, libuv"
 ECHO_TABLE_FILE=$WORK/echo_table
 servers_env=()
-[ -n "${NO_PEERS:-}" ] && servers_env=(SERVERS="eddy eddy-mt epoll tpc")
-if ! env "${servers_env[@]}" QUICK="$QUICK" ECHO_TABLE="$ECHO_TABLE_FILE" bash bench/echo.sh; then
+[ -n "${NO_PEERS:-}" ] && servers_env=(SERVERS="eddy eddy-mt epoll tpc" CONNS_SERVERS="eddy eddy-mt epoll tpc")
+part_begin
+# (full run: 3 rounds of 2 s, where echo.sh alone makes 5; QUICK: 3 of 0.5 s)
+ECHO_REPS=${ECHO_REPS:-3}
+if ! skip_part echo && ! env "${servers_env[@]}" QUICK="$QUICK" REPS="$ECHO_REPS" ECHO_TABLE="$ECHO_TABLE_FILE" \
+    bash bench/echo.sh; then
     status=1
 fi
+part_end echo
+
+# ---- 3b. echo with 10,000 connections -------------------------------------------
+C10K_REPS=${C10K_REPS:-$([ -n "$QUICK" ] && echo 1 || echo 3)}
+C10K_DURATION=${C10K_DURATION:-1}
+C10K_TABLE_FILE=$WORK/c10k_table
+# QUICK: eddy and the epoll reference only (opening 10,000 connections takes
+# a few seconds per server); the full run: every echo server.
+c10k_env=("${servers_env[@]}")
+if [ -n "${C10K_SERVERS:-}" ]; then
+    c10k_env=(SERVERS="$C10K_SERVERS")
+elif [ -n "$QUICK" ]; then
+    c10k_env=(SERVERS="eddy epoll")
+fi
+echo
+echo "== echo with 10,000 connections, 1 message in flight each ($C10K_REPS x ${C10K_DURATION} s)"
+part_begin
+if ! skip_part c10k && ! env "${c10k_env[@]}" QUICK='' REPS="$C10K_REPS" DURATION="$C10K_DURATION" WARMUP=0.5 \
+    NO_SYSCALLS=1 WORKLOADS="c10k:10000:1:64" ECHO_TABLE="$C10K_TABLE_FILE" bash bench/echo.sh; then
+    status=1
+fi
+part_end c10k
+
+# ---- 3c. memory per idle connection ----------------------------------------------
+CONNS_TABLE_FILE=$WORK/conns_table
+CONNS_DATA_FILE=$WORK/conns_data
+echo
+part_begin
+settle=0.3
+conns_env=("${servers_env[@]}")
+stages=${STAGES:-1000 5000 10000}
+if [ -n "$QUICK" ]; then
+    settle=0.05
+    stages=${STAGES:-1000 5000}   # the full run goes to 10,000
+    # QUICK: not the multi-thread variants (their figures match the
+    # current-thread ones to a few percent; the full run has them)
+    [ -z "${NO_PEERS:-}" ] && [ -z "${CONNS_SERVERS:-}" ] && conns_env=(CONNS_SERVERS="eddy epoll tpc tokio-ct go libuv")
+fi
+if ! skip_part conns && ! env "${conns_env[@]}" STAGES="$stages" SETTLE="$settle" CONNS_TABLE="$CONNS_TABLE_FILE" \
+    CONNS_DATA="$CONNS_DATA_FILE" bash bench/conns.sh; then
+    status=1
+fi
+part_end conns
+
+# ---- 3d. HTTP plaintext ------------------------------------------------------------
+HTTP_TABLE_FILE=$WORK/http_table
+echo
+part_begin
+# QUICK: no eddy-mt (HTTP_SERVERS overrides)
+http_servers=${HTTP_SERVERS:-$([ -n "$QUICK" ] && echo "eddy nginx epoll" || echo "eddy eddy-mt nginx epoll")}
+if ! skip_part http && ! QUICK="$QUICK" HTTP_SERVERS="$http_servers" HTTP_TABLE="$HTTP_TABLE_FILE" bash bench/http.sh; then
+    status=1
+fi
+part_end http
+
+# ---- 3e. Redis -----------------------------------------------------------------------
+REDIS_TABLE_FILE=$WORK/redis_table
+echo
+part_begin
+redis_servers=${REDIS_SERVERS:-$([ -n "$QUICK" ] && echo "eddy redis" || echo "eddy eddy-mt redis")}
+if ! skip_part redis && ! QUICK="$QUICK" REDIS_SERVERS="$redis_servers" REDIS_TABLE="$REDIS_TABLE_FILE" bash bench/redis.sh; then
+    status=1
+fi
+part_end redis
 
 # ---- 4. plots ------------------------------------------------------------------
 PLOT=${PLOT:-}
@@ -251,10 +353,12 @@ if [ "$PLOT" = 0 ] || { [ -n "$QUICK" ] && [ -z "$PLOT" ]; }; then
 else
     echo
     echo "== plots (bench/plot.sh)"
+    part_begin
     micro_table >"$WORK/micro_table"
-    if ! env "${servers_env[@]}" MICRO_TABLE="$WORK/micro_table" bash bench/plot.sh; then
+    if ! env "${servers_env[@]}" MICRO_TABLE="$WORK/micro_table" CONNS_DATA="$CONNS_DATA_FILE" bash bench/plot.sh; then
         status=1
     fi
+    part_end plots
 fi
 
 # ---- 5. summary ------------------------------------------------------------------
@@ -278,4 +382,19 @@ echo
 echo "Echo:"
 echo
 if [ -f "$ECHO_TABLE_FILE" ]; then cat "$ECHO_TABLE_FILE"; else echo "(echo.sh produced no table)"; fi
+table_or() { # file what
+    if [ -s "$1" ]; then cat "$1"; else echo "($2 produced no table${SKIP:+, or was skipped})"; fi
+}
+echo
+echo "Echo with 10,000 connections:"
+echo
+table_or "$C10K_TABLE_FILE" "echo.sh with 10,000 connections"
+echo
+table_or "$CONNS_TABLE_FILE" "conns.sh"
+echo
+table_or "$HTTP_TABLE_FILE" "http.sh"
+echo
+table_or "$REDIS_TABLE_FILE" "redis.sh"
+echo
+echo "Time per part: $(awk '{ printf "%s%s %d s", (NR > 1 ? ", " : ""), $1, $2 }' "$TIMES"); in all $(($(date +%s) - t_start)) s."
 exit $status
