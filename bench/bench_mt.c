@@ -10,7 +10,8 @@
  *   mt_chained_spawn   each task spawns the next, N deep
  *   mt_ping_pong       two tasks bounce a token through two bounded(1) mpsc
  *                      channels, N round trips (ns per round trip)
- *   mt_cpu_1w          10,000 tasks of ~10 us of arithmetic on 1 worker
+ *   mt_cpu_1w          10,000 tasks of ~10 us of arithmetic (5,000 xorshift
+ *                      steps) on 1 worker
  *   mt_cpu_2w          the same on 2 workers (ns per task; the speed-up is
  *                      mt_cpu_1w / mt_cpu_2w, printed too)
  * All on 2 workers unless named otherwise; spin before park: the default.
@@ -25,7 +26,10 @@
 #include <string.h>
 
 static long N_SPAWN = 200000, N_CHAIN = 100000, N_PING = 100000, N_CPU = 10000;
-static unsigned cpu_iters = 1000; /* calibrated to ~10 us in main */
+/* ~10 us of dependent arithmetic (about 2 ns per iteration here); fixed,
+ * not calibrated, so that a loaded machine at start-up cannot change the
+ * work: Tokio's peer uses the same number. */
+static unsigned cpu_iters = 5000;
 static eddy_rt *rt;
 
 static eddy_rt *mt_rt(unsigned workers)
@@ -255,22 +259,6 @@ static double cpu_tasks(void)
     return (double)(now_ns() - t0) / (double)N_CPU;
 }
 
-static void calibrate(void)
-{
-    /* ~10 us per task on this machine, measured before the runtimes start */
-    unsigned iters = 1000;
-    for (int round = 0; round < 20; round++) {
-        uint64_t t0 = now_ns();
-        atomic_fetch_xor(&sink, work(iters * 100, 7));
-        double per = (double)(now_ns() - t0) / 100.0;
-        if (per > 0)
-            iters = (unsigned)((double)iters * 10000.0 / per);
-        if (iters < 10)
-            iters = 10;
-    }
-    cpu_iters = iters;
-}
-
 int main(int argc, char **argv)
 {
     const char *only = NULL;
@@ -284,7 +272,6 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    calibrate();
 #define CASE(name, fn)                                                                                        \
     if (!only || !strcmp(only, name))                                                                         \
     report(name, fn)

@@ -110,8 +110,9 @@ else
 fi
 add chan eddy "$B/bench_chan $q"
 add sync eddy "$B/bench_sync $q"
+add mt eddy "$B/bench_mt $q"
 peer_ok timers && add timers eddy "$P/eddy_timers $q"
-for g in spawn yield chan sync timers; do
+for g in spawn yield chan sync mt timers; do
     peer_ok tokio && add $g tokio "$P/tokio_bench -g $g $q"
     peer_ok go && add $g go "$P/go_bench -g $g $q"
 done
@@ -124,7 +125,7 @@ skip_part micro && ROUNDS=0
 LOG=$BUILD/bench-micro.log   # every program's own output, all rounds
 : >"$LOG"
 for r in $(seq "$ROUNDS"); do
-    for g in spawn yield chan sync timers; do
+    for g in spawn yield chan sync mt timers; do
         [ -n "${CMDS[$g]:-}" ] || continue
         mapfile -t lines < <(printf '%s' "${CMDS[$g]}")
         n=${#lines[@]}

@@ -10,8 +10,8 @@
 //! driver (an eventfd write, then epoll_wait), not through the run queue, so
 //! where the root is woken often the case also runs as tokio_X_in_task: the
 //! same work in a spawned task that the root only joins, Tokio's fast path.
-//! The `_mt2` cases (multi-thread runtime, 2 workers) have no eddy
-//! counterpart.  Every case runs one warm-up and 7 measured repetitions, on
+//! The `_mt2` cases run on the multi-thread runtime with 2 workers, like
+//! eddy's cases of the same name.  Every case runs one warm-up and 7 measured repetitions, on
 //! a runtime built once per case with enable_all() (eddy's runtime always
 //! has its I/O driver and timer wheel too).
 //!
@@ -50,6 +50,16 @@
 //!     mutex_contended_tasks_N10_mt2  the same on the 2-worker runtime
 //!     notify_pingpong_tasks          two tasks take turns via two Notify
 //!
+//!   group mt  (multi-thread runtime, 2 workers unless named; bench/bench_mt.c)
+//!     mt_spawn_outside   the main thread spawns N detached tasks through the
+//!                        runtime's handle; the last one fires a oneshot
+//!     mt_spawn_inside    a task spawns N in batches of 1,024 and awaits each
+//!     mt_chained_spawn   each task spawns the next, N deep
+//!     mt_ping_pong       two tasks bounce a value over two capacity-1 mpsc
+//!                        channels (ns per round trip)
+//!     mt_cpu_1w, mt_cpu_2w  10,000 tasks of ~10 us of xorshift arithmetic
+//!                        on 1 and on 2 workers (ns per task)
+//!
 //!   group timers (current-thread runtime, inside task::unconstrained so
 //!                 that the cooperative budget never answers for the timer)
 //!     timer_arm_cancel      sleep(1 s), pinned on the stack, polled once (it
@@ -69,7 +79,7 @@
 //!     -c, each case runs in a fresh process (this program again, with -c).
 //!     -n N sets N (default 1,000,000; -q: 200,000).
 //!
-//! Usage: tokio_bench [-q] [-g spawn|yield|chan|sync|timers|idle] [-c CASE] [-n N]
+//! Usage: tokio_bench [-q] [-g spawn|yield|chan|sync|mt|timers|idle] [-c CASE] [-n N]
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
@@ -664,6 +674,145 @@ fn idle_group(o: &Opts) -> i32 {
     bad
 }
 
+
+// ---- mt: the multi-thread runtime (bench/bench_mt.c) ---------------------------
+
+struct Countdown {
+    left: AtomicUsize,
+    tx: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl Countdown {
+    fn new(n: usize) -> (Arc<Countdown>, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (
+            Arc::new(Countdown {
+                left: AtomicUsize::new(n),
+                tx: std::sync::Mutex::new(Some(tx)),
+            }),
+            rx,
+        )
+    }
+    fn one(&self) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(tx) = self.tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+fn mt_spawn_outside(rt: &Runtime, n: usize) -> f64 {
+    let (cd, rx) = Countdown::new(n);
+    let t0 = Instant::now();
+    let h = rt.handle();
+    for i in 0..n {
+        let cd = cd.clone();
+        h.spawn(async move {
+            cd.one();
+            i
+        });
+    }
+    rt.block_on(rx).expect("done");
+    per_op(t0, n)
+}
+
+fn mt_spawn_inside(rt: &Runtime, n: usize) -> f64 {
+    let t0 = Instant::now();
+    let sum = rt.block_on(async move {
+        tokio::spawn(async move {
+            let mut handles = Vec::with_capacity(1024);
+            let (mut sum, mut done) = (0usize, 0usize);
+            while done < n {
+                let k = 1024.min(n - done);
+                for i in 0..k {
+                    let idx = done + i;
+                    handles.push(tokio::spawn(async move { idx }));
+                }
+                for h in handles.drain(..) {
+                    sum += h.await.expect("join");
+                }
+                done += k;
+            }
+            sum
+        })
+        .await
+        .expect("join")
+    });
+    check(sum == n * (n - 1) / 2, "mt_spawn_inside");
+    per_op(t0, n)
+}
+
+fn chain(left: usize, cd: Arc<Countdown>) {
+    tokio::spawn(async move {
+        if left > 0 {
+            chain(left - 1, cd);
+        } else {
+            cd.one();
+        }
+    });
+}
+
+fn mt_chained_spawn(rt: &Runtime, n: usize) -> f64 {
+    let (cd, rx) = Countdown::new(1);
+    let t0 = Instant::now();
+    rt.block_on(async move {
+        chain(n - 1, cd);
+        rx.await.expect("done");
+    });
+    per_op(t0, n)
+}
+
+fn mt_ping_pong(rt: &Runtime, n: usize) -> f64 {
+    let t0 = Instant::now();
+    rt.block_on(async move {
+        let (atx, mut arx) = tokio::sync::mpsc::channel::<usize>(1);
+        let (btx, mut brx) = tokio::sync::mpsc::channel::<usize>(1);
+        let a = tokio::spawn(async move {
+            for i in 0..n {
+                atx.send(i).await.expect("send");
+                brx.recv().await.expect("recv");
+            }
+        });
+        let b = tokio::spawn(async move {
+            for _ in 0..n {
+                let v = arx.recv().await.expect("recv");
+                btx.send(v).await.expect("send");
+            }
+        });
+        a.await.expect("join");
+        b.await.expect("join");
+    });
+    per_op(t0, n)
+}
+
+fn work(iters: u32, mut x: u64) -> u64 {
+    for _ in 0..iters {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
+static SINK: AtomicUsize = AtomicUsize::new(0);
+
+
+fn mt_cpu(rt: &Runtime, n: usize, iters: u32) -> f64 {
+    let (cd, rx) = Countdown::new(n);
+    let t0 = Instant::now();
+    let h = rt.handle();
+    for i in 0..n {
+        let cd = cd.clone();
+        h.spawn(async move {
+            SINK.fetch_xor(work(iters, i as u64 + 1) as usize, Ordering::Relaxed);
+            cd.one();
+        });
+    }
+    rt.block_on(rx).expect("done");
+    per_op(t0, n)
+}
+
 fn main() {
     let mut o = Opts {
         quick: false,
@@ -680,7 +829,7 @@ fn main() {
             "-n" => o.n = args.next().and_then(|v| v.parse().ok()),
             _ => {
                 eprintln!(
-                    "usage: tokio_bench [-q] [-g spawn|yield|chan|sync|timers|idle] [-c CASE] [-n N]"
+                    "usage: tokio_bench [-q] [-g spawn|yield|chan|sync|mt|timers|idle] [-c CASE] [-n N]"
                 );
                 std::process::exit(2);
             }
@@ -811,6 +960,20 @@ fn main() {
                 notify_pingpong(&rt, if t { d(100_000) } else { d(50_000) }, t)
             });
         }
+    }
+    if want("mt") {
+        let (n_spawn, n_chain, n_ping) = if q { (50_000, 20_000, 20_000) } else { (200_000, 100_000, 100_000) };
+        let iters: u32 = 5_000; // as bench_mt.c: fixed, ~10 us
+        let rt = mt(2);
+        report(&o, "mt", "mt_spawn_outside", || mt_spawn_outside(&rt, n_spawn));
+        report(&o, "mt", "mt_spawn_inside", || mt_spawn_inside(&rt, n_spawn));
+        report(&o, "mt", "mt_chained_spawn", || mt_chained_spawn(&rt, n_chain));
+        report(&o, "mt", "mt_ping_pong", || mt_ping_pong(&rt, n_ping));
+        report(&o, "mt", "mt_cpu_2w", || mt_cpu(&rt, 10_000, iters));
+        drop(rt);
+        let rt = mt(1);
+        report(&o, "mt", "mt_cpu_1w", || mt_cpu(&rt, 10_000, iters));
+        println!("cpu task: {} iterations (~10 us)", iters);
     }
     if want("timers") {
         let rt = ct();
