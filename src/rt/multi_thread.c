@@ -105,7 +105,7 @@ struct eddy__worker {
     pthread_t thread;
     bool started;
     /* counters: written by this worker only, read by eddy_rt_stats_get */
-    _Atomic uint64_t n_polls, n_completed, n_cancelled, n_parks, n_steals;
+    _Atomic uint64_t n_polls, n_completed, n_cancelled, n_parks, n_steals, n_spawned;
 
     _Alignas(64) _Atomic uint32_t head; /* next to pop: owner and thieves CAS it */
     _Alignas(64) _Atomic uint32_t tail; /* next free slot: owner stores it */
@@ -406,7 +406,17 @@ static void inject_push_list(struct eddy__mt *mt, struct inject *q, struct eddy_
  * closes every queue (taking the lock) before it frees what a
  * notification touches.  A closed queue releases the task's queue
  * reference instead. */
-static void remote_schedule(struct eddy__mtsh *sh, struct eddy__task *t)
+static void remote_schedule_(struct eddy__mtsh *sh, struct eddy__task *t, bool notify_unlocked);
+
+static void remote_schedule(struct eddy__mtsh *sh, struct eddy__task *t) { remote_schedule_(sh, t, false); }
+
+/* A spawn from outside: the caller's runtime pointer proves the runtime is
+ * alive (spawning on a runtime being freed is a caller bug), so the
+ * notification may run after the lock is released, and a worker taking
+ * from the queue never waits behind our futex wake. */
+static void remote_spawn(struct eddy__mtsh *sh, struct eddy__task *t) { remote_schedule_(sh, t, true); }
+
+static void remote_schedule_(struct eddy__mtsh *sh, struct eddy__task *t, bool notify_unlocked)
 {
     unsigned home = home_of(atomic_load_explicit(&t->word, memory_order_relaxed));
     struct inject *q = sh->ninject > 1 ? &sh->inject[1 + home] : &sh->inject[0];
@@ -424,11 +434,14 @@ static void remote_schedule(struct eddy__mtsh *sh, struct eddy__task *t)
     q->tail = t;
     atomic_fetch_add(&q->len, 1);
     struct eddy__mt *mt = sh->mt;
+    if (notify_unlocked)
+        pthread_mutex_unlock(&q->lock);
     if (mt->no_steal)
         wake_worker(mt, mt->w[home]);
     else
         notify_work(mt);
-    pthread_mutex_unlock(&q->lock);
+    if (!notify_unlocked)
+        pthread_mutex_unlock(&q->lock);
 }
 
 /* Takes the first task of q and moves a fair share of the rest into w's
@@ -1214,7 +1227,9 @@ int eddy__mt_start(struct eddy__task *t, eddy_join **jh)
         return -EDDY_ESHUTDOWN;
     }
     struct eddy__worker *w = current_worker(sh);
-    unsigned home = w ? w->index : atomic_fetch_add_explicit(&mt->rr, 1, memory_order_relaxed) % mt->n;
+    unsigned home = w ? w->index
+                 : mt->no_steal ? atomic_fetch_add_explicit(&mt->rr, 1, memory_order_relaxed) % mt->n
+                                : 0;
     uint64_t refs = jh ? 3 : 2; /* owned list, queue, handle */
     atomic_store_explicit(&t->word,
                           EDDY__M_NOTIFIED | (jh ? EDDY__M_JOIN : 0u) | ((uint64_t)home << EDDY__M_HOME_SHIFT) |
@@ -1223,8 +1238,20 @@ int eddy__mt_start(struct eddy__task *t, eddy_join **jh)
     if (jh)
         *jh = (eddy_join *)t;
     owned_insert(mt, t);
-    atomic_fetch_add_explicit(&mt->spawned, 1, memory_order_relaxed);
-    schedule(t, false);
+    if (w) /* a worker counts its own spawns: no shared cache line on the spawn path */
+        atomic_store_explicit(&w->n_spawned, atomic_load_explicit(&w->n_spawned, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&mt->spawned, 1, memory_order_relaxed);
+    /* Spawned from a poll, it takes the LIFO slot like a woken task (and
+     * like Tokio's spawn): a task that spawns and then returns hands its
+     * worker straight to the child, with no queue trip and no cross-worker
+     * wake; the slot's previous task goes to the queue, where others can
+     * steal it. */
+    if (w)
+        schedule(t, true);
+    else
+        remote_spawn(sh, t);
     return 0;
 }
 
@@ -1349,6 +1376,8 @@ int eddy__mt_stats(eddy_rt *rt, eddy_rt_stats *st)
         st->accept_stalls += 0;
     }
     st->spawned = atomic_load_explicit(&mt->spawned, memory_order_relaxed);
+    for (unsigned i = 0; i < mt->n; i++)
+        st->spawned += atomic_load_explicit(&mt->w[i]->n_spawned, memory_order_relaxed);
     uint64_t ended = st->completed + st->cancelled;
     st->alive = st->spawned > ended ? st->spawned - ended : 0;
     st->task_header_size = sizeof(struct eddy__task);
