@@ -83,7 +83,12 @@ struct inject {
  * clones still point at it. */
 struct eddy__mtsh {
     struct eddy__sh_hdr hdr;     /* mt = true */
-    atomic_long refs;            /* 1 for the runtime + 1 per task block + main waker clones */
+    /* Lifetime, biased like the current-thread runtime's (0003): BIAS while
+     * the runtime lives, minus task blocks freed off the workers, plus
+     * block_on waker clones; rt_free adds the blocks it still accounts
+     * for and removes BIAS.  Whoever brings it to zero frees this.  No
+     * shared counter on the spawn or free paths of the workers. */
+    atomic_long balance;
     _Atomic uint32_t main_woken; /* futex word of the thread inside block_on */
     struct eddy__mt *mt;         /* read only under an open inject queue's lock */
     unsigned ninject;            /* [0] global; [1 + i] worker i's inbox (no-steal) */
@@ -106,6 +111,7 @@ struct eddy__worker {
     bool started;
     /* counters: written by this worker only, read by eddy_rt_stats_get */
     _Atomic uint64_t n_polls, n_completed, n_cancelled, n_parks, n_steals, n_spawned;
+    uint64_t allocs, frees; /* task blocks, on this worker (read by rt_free after the join) */
 
     _Alignas(64) _Atomic uint32_t head; /* next to pop: owner and thieves CAS it */
     _Alignas(64) _Atomic uint32_t tail; /* next free slot: owner stores it */
@@ -143,6 +149,7 @@ struct eddy__mt {
     _Atomic unsigned rr;         /* no-steal: home of the next outside spawn */
     _Atomic int driving;         /* a thread is inside block_on */
     _Atomic uint64_t spawned, ext_completed;
+    _Atomic uint64_t ext_allocs; /* task blocks allocated off the workers */
     struct eddy__core ext;       /* the core of the thread inside block_on (and of rt_free) */
     struct shard shards[NSHARDS];
 };
@@ -160,17 +167,23 @@ static void mtsh_free(struct eddy__mtsh *sh)
 
 static inline void mtsh_release(struct eddy__mtsh *sh)
 {
-    if (atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&sh->balance, 1, memory_order_acq_rel) == 1)
         mtsh_free(sh);
 }
 
 static inline struct eddy__mtsh *task_sh(const struct eddy__task *t) { return (struct eddy__mtsh *)(void *)t->sh; }
 
+static inline struct eddy__worker *current_worker(const struct eddy__mtsh *sh);
+
 static void task_free(struct eddy__task *t)
 {
     struct eddy__mtsh *sh = task_sh(t);
+    struct eddy__worker *w = current_worker(sh);
     free(t);
-    mtsh_release(sh);
+    if (w)
+        w->frees++;
+    else
+        mtsh_release(sh);
 }
 
 /* Releases n references; frees the block at zero. */
@@ -976,7 +989,7 @@ int eddy__mt_new(eddy_rt *rt, const eddy_rt_builder *b)
         return -ENOMEM;
     }
     sh->hdr.mt = true;
-    atomic_init(&sh->refs, 1);
+    atomic_init(&sh->balance, EDDY__BIAS);
     sh->ninject = ninject;
     for (unsigned i = 0; i < ninject; i++)
         pthread_mutex_init(&sh->inject[i].lock, NULL);
@@ -1132,9 +1145,16 @@ void eddy__mt_free(eddy_rt *rt)
                    eddy__driver_sources(mt->driver));
 #endif
     eddy__tls_core = NULL;
+    /* Hand the task blocks still alive (held by wakers or join handles
+     * elsewhere) over to the balance. */
+    long outstanding = (long)atomic_load(&mt->ext_allocs);
+    for (unsigned i = 0; i < mt->n; i++)
+        outstanding += (long)(mt->w[i]->allocs - mt->w[i]->frees);
     mt_destroy(mt);
     rt->mt = NULL;
-    mtsh_release(sh);
+    long delta = outstanding - EDDY__BIAS;
+    if (atomic_fetch_add_explicit(&sh->balance, delta, memory_order_acq_rel) + delta == 0)
+        mtsh_free(sh);
 }
 
 /* ---- block_on -------------------------------------------------------------------------------------- */
@@ -1159,7 +1179,7 @@ static eddy_waker_vtable const main_waker_vt = {mw_clone, mw_wake, mw_wake_by_re
 static eddy_waker mw_clone(const void *p)
 {
     struct eddy__mtsh *sh = (struct eddy__mtsh *)p;
-    atomic_fetch_add_explicit(&sh->refs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sh->balance, 1, memory_order_relaxed);
     return (eddy_waker){&main_waker_vt, sh};
 }
 
@@ -1210,7 +1230,11 @@ int eddy__mt_alloc(eddy_rt *rt, const eddy_future_vt *vt, struct eddy__task **ou
     t->onext = t->oprev = NULL;
     t->join_waker = EDDY_WAKER_EMPTY;
     atomic_init(&t->word, 0);
-    atomic_fetch_add_explicit(&mt->sh->refs, 1, memory_order_relaxed);
+    struct eddy__worker *w = current_worker(mt->sh);
+    if (w)
+        w->allocs++;
+    else
+        atomic_fetch_add_explicit(&mt->ext_allocs, 1, memory_order_relaxed);
     *out = t;
     return 0;
 }
