@@ -15,12 +15,18 @@
 # 3. With CONNS_DATA=FILE (bench/conns.sh's data: "server conns growth_kib"):
 #      docs/img/memory-vs-conns.png            server RSS growth against idle connections
 #      docs/img/memory-vs-conns.txt            the numbers behind it
+# 4. Memory against idle tasks: bench_idle, tokio_bench -g idle and
+#    go_bench -g idle (those built) at N = 100,000, 300,000 and 1,000,000
+#    idle tasks (MEM_TASKS), each case (a one-hour timer; a never-notified
+#    Notify / never-closed channel) in a fresh process, one run per point:
+#      docs/img/memory-vs-tasks.png            RSS growth against N, two panels
+#      docs/img/memory-vs-tasks.txt            the numbers behind it
 #
 # If gnuplot is missing it says so and draws nothing (exit 0), before any
 # benchmark runs.  gnuplot-nox is in scripts/deps.sh's bench list.
 # Environment: EDDY_BUILD_DIR, SERVERS, PLOT_CONNS ("10 100 1000"),
 # PLOT_REPS, PLOT_DURATION, PLOT_DIR (docs/img), MICRO_TABLE, CONNS_DATA,
-# NO_PIN.
+# MEM_TASKS ("100000 300000 1000000"; "" leaves part 4 out), NO_PEERS, NO_PIN.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
@@ -178,5 +184,84 @@ EOF
         echo "plot.sh: wrote $png and $OUTDIR/memory-vs-conns.txt"
     fi
 fi
+# ---- 4. memory against idle tasks ------------------------------------------------
+MEM_TASKS=${MEM_TASKS-100000 300000 1000000}
+BUILD=${EDDY_BUILD_DIR:-build/release}
+if [ -n "$MEM_TASKS" ] && [ -x "$BUILD/bench/bench_idle" ]; then
+    echo "plot.sh: idle memory against tasks, N = $MEM_TASKS"
+    progs=("eddy|$BUILD/bench/bench_idle")
+    if [ -z "${NO_PEERS:-}" ]; then
+        [ -x "$BUILD/peers/tokio_bench" ] && progs+=("tokio|$BUILD/peers/tokio_bench -g idle")
+        [ -x "$BUILD/peers/go_bench" ] && progs+=("go|$BUILD/peers/go_bench -g idle")
+    fi
+    lim=(timeout -k 5 120)
+    command -v timeout >/dev/null 2>&1 || lim=()
+    : >"$TMP/tasks.data"   # "impl case n bytes_per_task" lines
+    for n in $MEM_TASKS; do
+        for e in "${progs[@]}"; do
+            impl=${e%%|*}
+            # shellcheck disable=SC2086
+            if ! "${lim[@]}" ${e#*|} -n "$n" >"$TMP/tasks.out" 2>&1; then
+                echo "plot.sh: '${e#*|} -n $n' failed: $(tail -n 2 "$TMP/tasks.out")" >&2
+                status=1
+            fi
+            awk -v impl="$impl" -v n="$n" '/^RESULT name=/ {
+                    name = ""; v = ""
+                    for (i = 2; i <= NF; i++) {
+                        if ($i ~ /^name=/) name = substr($i, 6)
+                        if ($i ~ /^bytes_per_task=/) v = substr($i, 16)
+                    }
+                    sub(/^(tokio|go)_/, "", name)
+                    if (name != "" && v != "") print impl, name, n, v
+                }' "$TMP/tasks.out" >>"$TMP/tasks.data"
+        done
+    done
+    impls=$(awk '!s[$1]++ { printf "%s ", $1 }' "$TMP/tasks.data")
+    # per case: one row per N, one column per runtime: RSS growth in MiB
+    for c in idle_task_timer idle_task_notify; do
+        awk -v c="$c" -v impls="$impls" '
+            BEGIN { ni = split(impls, iv, " "); printf "tasks"; for (i = 1; i <= ni; i++) printf " %s", iv[i]; print "" }
+            $2 == c { v[$3, $1] = $3 * $4 / 1048576; if (!($3 in seen)) { seen[$3] = 1; nl[++nn] = $3 } }
+            END { for (k = 1; k <= nn; k++) { printf "%s", nl[k]; for (i = 1; i <= ni; i++) printf " %s", ((nl[k], iv[i]) in v) ? sprintf("%.1f", v[nl[k], iv[i]]) : "-"; print "" } }
+        ' "$TMP/tasks.data" >"$TMP/$c.tab"
+    done
+    {
+        echo "# RSS growth (VmRSS from /proc/self/statm) with N idle tasks, MiB ($stamp)"
+        echo "# one fresh process per point; bench_idle, tokio_bench -g idle, go_bench -g idle (GOMAXPROCS=1)"
+        echo "# tasks waiting on a one-hour timer:"
+        column -t "$TMP/idle_task_timer.tab"
+        echo "# tasks waiting on a Notify that is never notified (Go: a channel never closed):"
+        column -t "$TMP/idle_task_notify.tab"
+        echo "# bytes per task: runtime case N bytes"
+        sort -k2,2r -k1,1 -k3n,3 "$TMP/tasks.data"
+    } >"$OUTDIR/memory-vs-tasks.txt"
+    ncol=$(awk 'NR == 1 { print NF; exit }' "$TMP/idle_task_timer.tab")
+    png=$OUTDIR/memory-vs-tasks.png
+    if [ "${ncol:-0}" -lt 2 ] || [ "$(wc -l <"$TMP/idle_task_timer.tab")" -lt 2 ]; then
+        echo "plot.sh: no idle-task figures; $png not drawn" >&2
+        status=1
+    elif ! gnuplot >"$TMP/gnuplot.err" 2>&1 <<EOF; then
+set terminal ${TERM_PNG/size 900,560/size 1100,520}
+set output '$png'
+set multiplot layout 1,2 title "Memory against idle tasks (RSS growth, one fresh process per point; lower is better)\n{/*0.8 $stamp}"
+set datafile missing '-'
+set key left top
+set logscale xy 10
+set xlabel 'idle tasks'
+set ylabel 'RSS growth, MiB'
+set format x '%.0s%c'
+set grid
+set title 'each waiting on a one-hour timer'
+plot for [i=2:$ncol] '$TMP/idle_task_timer.tab' using 1:i with linespoints lw 2 pt 7 title columnheader(i)
+set title 'each waiting on a Notify (Go: a channel)'
+plot for [i=2:$ncol] '$TMP/idle_task_notify.tab' using 1:i with linespoints lw 2 pt 7 title columnheader(i)
+unset multiplot
+EOF
+        echo "plot.sh: gnuplot failed on $png: $(head -n 3 "$TMP/gnuplot.err")" >&2
+        status=1
+    else
+        echo "plot.sh: wrote $png and $OUTDIR/memory-vs-tasks.txt"
+        cat "$OUTDIR/memory-vs-tasks.txt"
+    fi
+fi
 exit $status
-

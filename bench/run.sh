@@ -30,7 +30,8 @@
 #   3e. bench/redis.sh: redis-benchmark: eddy's redis_server (when built),
 #      redis-server.
 #   4. bench/plot.sh (full run, or PLOT=1): throughput and CPU against the
-#      connection count, memory against idle connections, and the
+#      connection count, memory against idle connections, memory against
+#      idle tasks (eddy, Tokio, Go at 100k, 300k, 1M tasks), and the
 #      microbenchmarks, as PNGs in docs/img/.
 #   5. The summary: machine, versions, the time each part took, and every
 #      table, in markdown (what docs/benchmarks.md shows).

@@ -15,6 +15,21 @@
 #define MANY 10000       /* timer_arm_cancel_10k: timers live at once */
 #define MANY_REPS 50     /* ... rounds of MANY per repetition */
 
+/* timers_1m_half_cancel: HALF_N timers live at once (-q: HALF_N / 5).
+ * Timer i's deadline is 10 s + half_slot(i, n) * 90 s / n after arming: a
+ * permutation of 0..n-1 (7919 is prime and divides neither 2 nor 5, so it
+ * is coprime with n = 2^a 5^b), so the deadlines are all different (90 us
+ * apart for n = 1,000,000), spread over 10..100 s and armed in scrambled
+ * order, not sorted.  Every peer computes the same pattern.  (Not 1..10 s:
+ * Go's timers fire on their own, and on a loaded machine a repetition can
+ * outlast the first deadline; then Stop fails and so does the program.) */
+#define HALF_N 1000000L
+static inline long half_slot(long i, long n) { return (long)(((unsigned long long)i * 7919u) % (unsigned long long)n); }
+static inline uint64_t half_deadline_ns(long i, long n)
+{
+    return 10000000000u + (uint64_t)half_slot(i, n) * (90000000000u / (uint64_t)n);
+}
+
 static inline uint64_t now_ns(void)
 {
     struct timespec ts;

@@ -42,6 +42,13 @@
 //	group timers
 //	  timer_arm_cancel              time.NewTimer(1 s) + Stop
 //	  timer_arm_cancel_10k          10,000 NewTimer(1 s + i ms), then Stop all
+//	  timers_1m_half_cancel         1,000,000 timers live at once (-q: 200,000):
+//	                                NewTimer(10 s + ((i*7919) % n) * (90 s / n)),
+//	                                all different, 10..100 s, scrambled (the
+//	                                pattern of bench/peers/timers/common_timers.h);
+//	                                then Stop every second one (odd i), then the
+//	                                rest: ns per timer; every Stop must return
+//	                                true (nothing fired)
 //	group idle (only with -g idle; not timed: memory per idle goroutine, the
 //	            peer of bench/bench_idle.c)
 //	  idle_task_timer   N goroutines each blocked in time.Sleep(time.Hour)
@@ -401,6 +408,38 @@ func timerArmCancelMany(reps int) float64 {
 	return perOp(t0, reps*many)
 }
 
+func halfDeadline(i, n int) time.Duration {
+	slot := (int64(i) * 7919) % int64(n)
+	return time.Duration(10000000000 + slot*(90000000000/int64(n)))
+}
+
+func timersHalfCancel(ts []*time.Timer) float64 {
+	n := len(ts)
+	stopped := 0
+	t0 := time.Now()
+	for i := range ts {
+		ts[i] = time.NewTimer(halfDeadline(i, n))
+	}
+	for i := 1; i < n; i += 2 {
+		if ts[i].Stop() {
+			stopped++
+		}
+	}
+	for i := 0; i < n; i += 2 {
+		if ts[i].Stop() {
+			stopped++
+		}
+	}
+	dt := perOp(t0, n)
+	if stopped != n {
+		fail("timers_1m_half_cancel")
+	}
+	for i := range ts {
+		ts[i] = nil
+	}
+	return dt
+}
+
 // ---- idle: memory per idle goroutine ------------------------------------------
 
 // rssBytes is the resident set, from /proc/self/statm (as bench_idle.c reads it).
@@ -532,4 +571,8 @@ func main() {
 
 	report("timers", "timer_arm_cancel", func() float64 { return timerArmCancel(d(300000)) })
 	report("timers", "timer_arm_cancel_10k", func() float64 { return timerArmCancelMany(pick(20, 4)) })
+	if *group == "" || *group == "timers" {
+		half := make([]*time.Timer, pick(1000000, 200000))
+		report("timers", "timers_1m_half_cancel", func() float64 { return timersHalfCancel(half) })
+	}
 }

@@ -65,6 +65,14 @@
 //!     timer_arm_cancel      sleep(1 s), pinned on the stack, polled once (it
 //!                           registers: Pending), dropped (cancelled)
 //!     timer_arm_cancel_10k  10,000 sleeps (1 s + i ms) armed, then dropped
+//!     timers_1m_half_cancel 1,000,000 sleeps live at once (-q: 200,000), in
+//!                           a Vec<Option<Sleep>> allocated once; sleep i
+//!                           lasts 10 s + ((i * 7919) % n) * (90 s / n): all
+//!                           different, 10..100 s, scrambled (the pattern of
+//!                           bench/peers/timers/common_timers.h); each polled
+//!                           once (Pending: registered), then every second
+//!                           one (odd i) dropped in place, then the rest:
+//!                           ns per timer; every first poll must be Pending
 //!
 //!   group idle (only with -g idle; not timed: memory per idle task, the
 //!               peer of bench/bench_idle.c)
@@ -561,6 +569,41 @@ fn timer_arm_cancel_many(rt: &Runtime, reps: usize) -> f64 {
     dt
 }
 
+/// The deadline pattern of bench/peers/timers/common_timers.h (half_deadline_ns).
+fn half_deadline(i: usize, n: usize) -> Duration {
+    let slot = (i as u64 * 7919) % n as u64;
+    Duration::from_nanos(10_000_000_000 + slot * (90_000_000_000 / n as u64))
+}
+
+fn timers_half_cancel(rt: &Runtime, v: &mut Vec<Option<tokio::time::Sleep>>, n: usize) -> f64 {
+    v.clear();
+    let t0 = Instant::now();
+    let armed = rt.block_on(tokio::task::unconstrained(async {
+        let mut armed = 0usize;
+        for i in 0..n {
+            v.push(Some(tokio::time::sleep(half_deadline(i, n))));
+        }
+        for s in v.iter_mut() {
+            // Safety: v never grows past its capacity while these are
+            // pinned, and each is dropped in place (`*s = None`, clear()).
+            let p = unsafe { Pin::new_unchecked(s.as_mut().unwrap()) };
+            if !PollOnce(p).await {
+                armed += 1;
+            }
+        }
+        for s in v.iter_mut().skip(1).step_by(2) {
+            *s = None; // cancelled
+        }
+        for s in v.iter_mut().step_by(2) {
+            *s = None;
+        }
+        armed
+    }));
+    let dt = per_op(t0, n);
+    check(armed == n, "timers_1m_half_cancel");
+    dt
+}
+
 // ---- idle: memory per idle task ------------------------------------------------
 
 extern "C" {
@@ -983,6 +1026,12 @@ fn main() {
         let rt = ct();
         report(&o, "timers", "timer_arm_cancel_10k", || {
             timer_arm_cancel_many(&rt, pick(15, 2))
+        });
+        let rt = ct();
+        let n_half = pick(1_000_000, 200_000);
+        let mut v: Vec<Option<tokio::time::Sleep>> = Vec::with_capacity(n_half);
+        report(&o, "timers", "timers_1m_half_cancel", || {
+            timers_half_cancel(&rt, &mut v, n_half)
         });
     }
 }
