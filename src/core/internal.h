@@ -170,6 +170,43 @@ extern EDDY_HIDDEN EDDY_TLS struct eddy__core *eddy__tls_core;
 #define EDDY__ADD_RELAXED(p, v) ((void)(*(p) += (v)))
 #endif
 
+/* ---- spinning and sleeping on a word ------------------------------------ */
+
+/* A pause in a spin loop (lets the sibling hyper-thread run, saves power). */
+EDDY_HIDDEN void eddy__yield_cpu(void); /* sched_yield (src/core/sys.c) */
+
+static inline void eddy__cpu_relax(void)
+{
+#if EDDY_GNU && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif EDDY_GNU && defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* A spin lock for critical sections of a few dozen instructions: spins,
+ * then yields, so that a holder preempted on an oversubscribed machine gets
+ * its CPU back. */
+static inline void eddy__spin_lock(_Atomic uint32_t *l)
+{
+    for (unsigned i = 0;; i++) {
+        if (!atomic_load_explicit(l, memory_order_relaxed) &&
+            !atomic_exchange_explicit(l, 1u, memory_order_acquire))
+            return;
+        if (i < 100)
+            eddy__cpu_relax();
+        else
+            eddy__yield_cpu();
+    }
+}
+
+static inline void eddy__spin_unlock(_Atomic uint32_t *l) { atomic_store_explicit(l, 0u, memory_order_release); }
+
+/* Futex wait while *addr == val (returns on a wake, a signal or a change:
+ * callers re-check in a loop) and wake up to n waiters (src/core/sys.c). */
+EDDY_HIDDEN void eddy__futex_wait(_Atomic uint32_t *addr, uint32_t val);
+EDDY_HIDDEN void eddy__futex_wake(_Atomic uint32_t *addr, int n);
+
 /* ---- misc -------------------------------------------------------------- */
 EDDY_HIDDEN void eddy__warn(const char *fmt, ...) EDDY_PRINTF(1, 2);
 EDDY_HIDDEN uint64_t eddy__mono_ns(void);

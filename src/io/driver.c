@@ -3,7 +3,6 @@
 #include "driver.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 
 EDDY_HIDDEN int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd, bool mt);
@@ -53,24 +52,6 @@ int eddy__driver_new(struct eddy__driver **out, int unpark_fd, bool mt)
     /* One backend today.  io_uring slots in here, chosen at run time. */
     return eddy__driver_epoll_new(out, unpark_fd, mt);
 }
-
-/* The slot lock.  Held for a few dozen instructions (or one epoll_ctl for a
- * level-triggered re-arm), so spin; yield after a while so that a holder
- * preempted on an oversubscribed machine gets the CPU back. */
-static inline void slot_lock(struct eddy__io_slot *sl)
-{
-    unsigned spins = 0;
-    while (atomic_exchange_explicit(&sl->lock, 1u, memory_order_acquire)) {
-        while (atomic_load_explicit(&sl->lock, memory_order_relaxed)) {
-            if (++spins >= 64) {
-                sched_yield();
-                spins = 0;
-            }
-        }
-    }
-}
-
-static inline void slot_unlock(struct eddy__io_slot *sl) { atomic_store_explicit(&sl->lock, 0u, memory_order_release); }
 
 static struct eddy__io_slot *slot_alloc(struct eddy__driver *d)
 {
@@ -192,14 +173,14 @@ int eddy__io_register(struct eddy__driver *d, struct eddy__io_src *s, int fd, ui
         s->flags |= EDDY__IOF_MT;
         /* Publish the initialised eddy_io to the driver owner: it reads it
          * only after taking this lock. */
-        slot_lock(sl);
+        eddy__spin_lock(&sl->lock);
         sl->io = s;
-        slot_unlock(sl);
+        eddy__spin_unlock(&sl->lock);
         int r = d->ops->add(d, s);
         if (r < 0) {
-            slot_lock(sl);
+            eddy__spin_lock(&sl->lock);
             sl->io = NULL;
-            slot_unlock(sl);
+            eddy__spin_unlock(&sl->lock);
             slot_put(d, sl, false); /* never in the epoll set */
             s->flags &= (uint8_t)~EDDY__IOF_MT;
             s->registered = 0;
@@ -232,11 +213,11 @@ void eddy__io_deregister(struct eddy__io_src *s)
         struct eddy__driver *d = sl->drv;
         /* After this the driver owner no longer touches s: a dispatch that
          * already holds the lock finishes first, a later one finds NULL. */
-        slot_lock(sl);
+        eddy__spin_lock(&sl->lock);
         sl->io = NULL;
         eddy_waker rd = s->rd, wr = s->wr;
         s->rd = s->wr = EDDY_WAKER_EMPTY;
-        slot_unlock(sl);
+        eddy__spin_unlock(&sl->lock);
         (void)d->ops->del(d, s);
         slot_put(d, sl, true);
         EDDY__ADD_RELAXED(&d->sources, -1);
@@ -269,13 +250,13 @@ void eddy__io_rearm(struct eddy__io_src *s, uint32_t want)
 void eddy__io_mt_clear(struct eddy__io_src *s, uint32_t dir, uint32_t snap)
 {
     struct eddy__io_slot *sl = s->drv;
-    slot_lock(sl);
+    eddy__spin_lock(&sl->lock);
     uint32_t r = s->ready;
     /* Same tick: no dispatch since the snapshot, the EAGAIN is current. */
     if (((r ^ snap) & EDDY__IO_TICK_MASK) == 0)
         EDDY__STORE_RELAXED(&s->ready, r & ~dir);
     EDDY__STORE_RELAXED(&s->fresh, (uint8_t)0);
-    slot_unlock(sl);
+    eddy__spin_unlock(&sl->lock);
 }
 
 eddy_poll eddy__io_mt_wait_for(struct eddy__io_src *s, uint32_t dir, uint8_t *waiting, eddy_cx *cx)
@@ -284,12 +265,12 @@ eddy_poll eddy__io_mt_wait_for(struct eddy__io_src *s, uint32_t dir, uint8_t *wa
     eddy_waker *slot_w = dir == EDDY__IO_READ ? &s->rd : &s->wr;
     eddy_waker old = EDDY_WAKER_EMPTY;
     *waiting = 1;
-    slot_lock(sl);
+    eddy__spin_lock(&sl->lock);
     if (s->ready & dir) {
         /* An edge came in after the caller looked: sleeping now would
          * miss it.  Poll again instead (a stale waker left in the slot by
          * an earlier PENDING costs at most a spurious wake). */
-        slot_unlock(sl);
+        eddy__spin_unlock(&sl->lock);
         eddy_waker_wake_by_ref(cx->waker);
         return EDDY_PENDING;
     }
@@ -298,7 +279,7 @@ eddy_poll eddy__io_mt_wait_for(struct eddy__io_src *s, uint32_t dir, uint8_t *wa
         *slot_w = eddy_waker_clone(cx->waker);
     }
     eddy__io_arm(s, dir);
-    slot_unlock(sl);
+    eddy__spin_unlock(&sl->lock);
     eddy_waker_drop(&old); /* outside the lock: it may free a task */
     return EDDY_PENDING;
 }
@@ -307,17 +288,17 @@ void eddy__io_mt_unwait(struct eddy__io_src *s, uint32_t dir)
 {
     struct eddy__io_slot *sl = s->drv;
     eddy_waker *slot_w = dir == EDDY__IO_READ ? &s->rd : &s->wr;
-    slot_lock(sl);
+    eddy__spin_lock(&sl->lock);
     eddy_waker w = *slot_w;
     *slot_w = EDDY_WAKER_EMPTY;
-    slot_unlock(sl);
+    eddy__spin_unlock(&sl->lock);
     eddy_waker_drop(&w);
 }
 
 void eddy__io_mt_dispatch(struct eddy__io_slot *sl, uint32_t bits)
 {
     eddy_waker rd = EDDY_WAKER_EMPTY, wr = EDDY_WAKER_EMPTY;
-    slot_lock(sl);
+    eddy__spin_lock(&sl->lock);
     struct eddy__io_src *s = sl->io;
     if (s) {
         /* bits live in the low byte, so adding the tick never carries into
@@ -337,7 +318,7 @@ void eddy__io_mt_dispatch(struct eddy__io_slot *sl, uint32_t bits)
                 eddy__io_rearm(s, want);
         }
     }
-    slot_unlock(sl);
+    eddy__spin_unlock(&sl->lock);
     /* Outside the lock: a wake only pushes the task to a queue, but it is
      * someone else's code and must not extend the critical section. */
     eddy_waker_wake(&rd);

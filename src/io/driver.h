@@ -54,7 +54,7 @@ struct eddy__driver;
  * interest, rd and wr.  Slots are recycled only at the start of the next
  * wait (docs/design/0005-io-driver.md, "Multi-thread mode"). */
 struct eddy__io_slot {
-    atomic_uint lock;
+    _Atomic uint32_t lock; /* eddy__spin_lock: held for a few dozen instructions */
     eddy_io *io;
     struct eddy__driver *drv;
     struct eddy__io_slot *next; /* free / retired list */

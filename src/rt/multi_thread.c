@@ -12,14 +12,12 @@
 #include "blocking_pool.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,41 +27,6 @@
 #define INJECT_BATCH 32u       /* tasks moved from the inject queue per visit, at most */
 #define NSHARDS 64u            /* owned-task list shards */
 #define DEFAULT_SPIN_NS 30000  /* spin before parking: a futex wake costs tens of us on a VM */
-
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield")
-#else
-#define cpu_relax() ((void)0)
-#endif
-
-/* ---- small pieces ---------------------------------------------------------- */
-
-static inline void spin_lock(_Atomic int *l)
-{
-    for (unsigned i = 0;; i++) {
-        if (!atomic_load_explicit(l, memory_order_relaxed) &&
-            !atomic_exchange_explicit(l, 1, memory_order_acquire))
-            return;
-        if (i < 100)
-            cpu_relax();
-        else
-            sched_yield(); /* the holder may have been preempted */
-    }
-}
-
-static inline void spin_unlock(_Atomic int *l) { atomic_store_explicit(l, 0, memory_order_release); }
-
-static inline void futex_wait(_Atomic uint32_t *addr, uint32_t val)
-{
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static inline void futex_wake(_Atomic uint32_t *addr, int n)
-{
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
 
 static inline uint64_t refs_of(uint64_t s) { return s >> EDDY__M_REF_SHIFT; }
 static inline unsigned home_of(uint64_t s) { return (unsigned)((s & EDDY__M_HOME_MASK) >> EDDY__M_HOME_SHIFT); }
@@ -110,7 +73,7 @@ struct eddy__worker {
     pthread_t thread;
     bool started;
     /* counters: written by this worker only, read by eddy_rt_stats_get */
-    _Atomic uint64_t n_polls, n_completed, n_cancelled, n_parks, n_steals, n_spawned;
+    _Atomic uint64_t n_polls, n_completed, n_cancelled, n_parks, n_spawned;
     uint64_t allocs, frees; /* task blocks, on this worker (read by rt_free after the join) */
 
     _Alignas(64) _Atomic uint32_t head; /* next to pop: owner and thieves CAS it */
@@ -121,7 +84,7 @@ struct eddy__worker {
 };
 
 struct shard {
-    _Alignas(64) _Atomic int lock;
+    _Alignas(64) _Atomic uint32_t lock;
     struct eddy__task *head;
 };
 
@@ -148,7 +111,7 @@ struct eddy__mt {
     _Atomic int closing;         /* rt_free is dropping tasks: no new spawns */
     _Atomic unsigned rr;         /* no-steal: home of the next outside spawn */
     _Atomic int driving;         /* a thread is inside block_on */
-    _Atomic uint64_t spawned, ext_completed;
+    _Atomic uint64_t spawned;    /* spawns from outside the workers */
     _Atomic uint64_t ext_allocs; /* task blocks allocated off the workers */
     struct eddy__core ext;       /* the core of the thread inside block_on (and of rt_free) */
     struct shard shards[NSHARDS];
@@ -205,26 +168,26 @@ static inline struct shard *shard_of(struct eddy__mt *mt, const struct eddy__tas
 static void owned_insert(struct eddy__mt *mt, struct eddy__task *t)
 {
     struct shard *s = shard_of(mt, t);
-    spin_lock(&s->lock);
+    eddy__spin_lock(&s->lock);
     t->oprev = NULL;
     t->onext = s->head;
     if (s->head)
         s->head->oprev = t;
     s->head = t;
-    spin_unlock(&s->lock);
+    eddy__spin_unlock(&s->lock);
 }
 
 static void owned_remove(struct eddy__mt *mt, struct eddy__task *t)
 {
     struct shard *s = shard_of(mt, t);
-    spin_lock(&s->lock);
+    eddy__spin_lock(&s->lock);
     if (t->oprev)
         t->oprev->onext = t->onext;
     else
         s->head = t->onext;
     if (t->onext)
         t->onext->oprev = t->oprev;
-    spin_unlock(&s->lock);
+    eddy__spin_unlock(&s->lock);
 }
 
 _Static_assert(NSHARDS == 64, "shard_of takes the top 6 bits of the hash");
@@ -315,8 +278,6 @@ static struct eddy__task *lq_steal(struct eddy__worker *dst, struct eddy__worker
             struct eddy__task *run = atomic_load_explicit(&dst->buf[(dt + n - 1) & LQ_MASK], memory_order_relaxed);
             if (n > 1)
                 atomic_store_explicit(&dst->tail, dt + n - 1, memory_order_release);
-            atomic_store_explicit(&dst->n_steals, atomic_load_explicit(&dst->n_steals, memory_order_relaxed) + 1,
-                                  memory_order_relaxed);
             return run;
         }
     }
@@ -335,7 +296,7 @@ static void unpark_thread(struct eddy__mt *mt, struct eddy__worker *w)
         ssize_t r = write(mt->evfd, &one, sizeof one);
         (void)r; /* EAGAIN: the counter is already non-zero, the driver wakes anyway */
     } else {
-        futex_wake(&w->notified, 1);
+        eddy__futex_wake(&w->notified, 1);
     }
 }
 
@@ -401,8 +362,7 @@ static inline struct inject *inbox_of(struct eddy__mt *mt, unsigned home)
 static void inject_push_list(struct eddy__mt *mt, struct inject *q, struct eddy__task *first,
                              struct eddy__task *last, size_t n)
 {
-    (void)mt;
-    pthread_mutex_lock(&q->lock);
+        pthread_mutex_lock(&q->lock);
     /* Only workers call this (overflow), and they run only while the queue is open. */
     if (q->tail)
         q->tail->link = first;
@@ -818,7 +778,7 @@ static void park(struct eddy__worker *w)
         for (unsigned i = 1;; i++) {
             if (work_visible(w) || atomic_load_explicit(&mt->shutdown, memory_order_relaxed))
                 return;
-            cpu_relax();
+            eddy__cpu_relax();
             if (i % 32 == 0 && mono_ns() >= until)
                 break;
         }
@@ -837,9 +797,7 @@ static void park(struct eddy__worker *w)
     atomic_fetch_add(&mt->nidle, 1);
     pthread_mutex_unlock(&mt->idle_lock);
     atomic_thread_fence(memory_order_seq_cst);
-    bool slept = false;
     if (!work_visible(w) && !atomic_load(&mt->shutdown)) {
-        slept = true;
         atomic_store_explicit(&w->n_parks, atomic_load_explicit(&w->n_parks, memory_order_relaxed) + 1,
                               memory_order_relaxed);
         if (driver_trylock(mt)) {
@@ -863,10 +821,9 @@ static void park(struct eddy__worker *w)
             driver_unlock(mt);
         } else {
             while (!atomic_load(&w->notified) && !atomic_load(&mt->shutdown))
-                futex_wait(&w->notified, 0);
+                eddy__futex_wait(&w->notified, 0);
         }
     }
-    (void)slept;
     /* Whichever way it woke, it leaves idle as a searcher: wake_one counted
      * it already; otherwise (the re-check, I/O, a timer) it counts itself.
      * A worker that left idle without searching would run the work it
@@ -1100,9 +1057,9 @@ void eddy__mt_free(eddy_rt *rt)
     for (unsigned i = 0; i < NSHARDS; i++) {
         struct shard *s = &mt->shards[i];
         for (;;) {
-            spin_lock(&s->lock);
+            eddy__spin_lock(&s->lock);
             struct eddy__task *t = s->head;
-            spin_unlock(&s->lock);
+            eddy__spin_unlock(&s->lock);
             if (!t)
                 break;
             cancel_owned(mt, t);
@@ -1163,7 +1120,7 @@ static void mw_wake_by_ref(const void *p)
 {
     struct eddy__mtsh *sh = (struct eddy__mtsh *)p;
     atomic_store(&sh->main_woken, 1);
-    futex_wake(&sh->main_woken, 1);
+    eddy__futex_wake(&sh->main_woken, 1);
 }
 
 static eddy_waker mw_clone(const void *p);
@@ -1204,7 +1161,7 @@ int eddy__mt_block_on(eddy_rt *rt, const eddy_future_vt *vt, void *fut, void *ou
         if (vt->poll(fut, &cx, out) == EDDY_READY)
             break;
         while (!atomic_load(&sh->main_woken))
-            futex_wait(&sh->main_woken, 0);
+            eddy__futex_wait(&sh->main_woken, 0);
     }
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     eddy__tls_core = NULL;
@@ -1290,9 +1247,9 @@ static uint64_t wait_join_waker_back(struct eddy__task *t, uint64_t s)
 {
     for (unsigned i = 0; s & EDDY__M_JOIN_WAKER; i++) {
         if (i < 100)
-            cpu_relax();
+            eddy__cpu_relax();
         else
-            sched_yield();
+            eddy__yield_cpu();
         s = atomic_load_explicit(&t->word, memory_order_acquire);
     }
     return s;
@@ -1397,7 +1354,6 @@ int eddy__mt_stats(eddy_rt *rt, eddy_rt_stats *st)
         st->completed += atomic_load_explicit(&w->n_completed, memory_order_relaxed);
         st->cancelled += atomic_load_explicit(&w->n_cancelled, memory_order_relaxed);
         st->parks += atomic_load_explicit(&w->n_parks, memory_order_relaxed);
-        st->accept_stalls += 0;
     }
     st->spawned = atomic_load_explicit(&mt->spawned, memory_order_relaxed);
     for (unsigned i = 0; i < mt->n; i++)

@@ -2,31 +2,6 @@
  * whole queues, and the thread parker behind the _blocking variants. */
 #include "waitq.h"
 
-#include <linux/futex.h>
-#include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-static inline void cpu_relax(void)
-{
-#if EDDY_GNU && (defined(__x86_64__) || defined(__i386__))
-    __builtin_ia32_pause();
-#elif EDDY_GNU && defined(__aarch64__)
-    __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
-static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
-{
-    /* EINTR, EAGAIN (the value changed) and spurious returns are all fine:
-     * every caller re-checks in a loop. */
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(_Atomic uint32_t *addr, int n)
-{
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
 
 /* ---- the lock ------------------------------------------------------------- */
 
@@ -45,15 +20,15 @@ void eddy__lock_slow(eddy__lock *l)
         } else if (v == 2) {
             break; /* others already sleep: queue behind them */
         }
-        cpu_relax();
+        eddy__cpu_relax();
     }
     /* From here the lock word says "sleepers" (2) while we hold it, so the
      * release wakes one of them; one extra wake at worst. */
     while (atomic_exchange_explicit(&l->v, 2, memory_order_acquire) != 0)
-        futex_wait(&l->v, 2);
+        eddy__futex_wait(&l->v, 2);
 }
 
-void eddy__lock_wake(eddy__lock *l) { futex_wake(&l->v, 1); }
+void eddy__lock_wake(eddy__lock *l) { eddy__futex_wake(&l->v, 1); }
 
 /* ---- whole-queue releases -------------------------------------------------- */
 
@@ -100,7 +75,7 @@ static void park(struct parker *p)
     if (atomic_fetch_sub_explicit(&p->state, 1, memory_order_acquire) == P_NOTIFIED)
         return;
     for (;;) {
-        futex_wait(&p->state, P_PARKED);
+        eddy__futex_wait(&p->state, P_PARKED);
         uint32_t n = P_NOTIFIED;
         if (atomic_compare_exchange_strong_explicit(&p->state, &n, P_EMPTY, memory_order_acquire,
                                                     memory_order_relaxed))
@@ -111,7 +86,7 @@ static void park(struct parker *p)
 static void unpark(struct parker *p)
 {
     if (atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_release) == P_PARKED)
-        futex_wake(&p->state, 1);
+        eddy__futex_wake(&p->state, 1);
 }
 
 static eddy_waker pk_clone(const void *d);
@@ -148,7 +123,7 @@ int eddy__block_thread(eddy__poll_fn poll, void *fut, void *out)
     /* A waker taken out of a queue may still be on its way to us (woken
      * after the other side released its lock): wait until it is done. */
     while (atomic_load_explicit(&p.refs, memory_order_acquire) != 1)
-        sched_yield();
+        eddy__yield_cpu();
     return 0;
 }
 
