@@ -49,6 +49,10 @@ typedef struct eddy_blocking {
 /* Prepares the call; copies nothing yet (data must stay valid until the
  * first poll, which copies it). */
 EDDY_API void eddy_blocking_init(eddy_blocking *f, eddy_blocking_fn fn, const void *data, size_t size, void *result);
+/* The first poll copies the data block into a job and queues it (PENDING;
+ * while the queue is full it waits for room); READY once fn has run and the
+ * block was copied to result, with *out = 0, or at once with one of the
+ * errors listed above (nothing was queued then). */
 EDDY_API eddy_poll eddy_blocking_poll(eddy_blocking *f, eddy_cx *cx, int *out);
 /* Cancels a queued job or detaches a running one (see above). */
 EDDY_API void eddy_blocking_drop(eddy_blocking *f);
@@ -66,8 +70,17 @@ typedef struct eddy_resolve {
     size_t max;
 } eddy_resolve;
 
+/* Prepares the lookup.  host is copied now (the caller keeps its string);
+ * addrs (room for max addresses) belongs to the caller and must stay valid
+ * until the future is READY or dropped.  Bad arguments and an allocation
+ * failure are reported by the first poll (-EINVAL, -ENOMEM); init itself
+ * cannot fail.  Every initialised future must be dropped. */
 EDDY_API void eddy_resolve_init(eddy_resolve *f, const char *host, int port, eddy_addr *addrs, size_t max);
+/* READY with *out = the number of addresses stored, or a negative error as
+ * listed above; PENDING while getaddrinfo runs on the blocking pool. */
 EDDY_API eddy_poll eddy_resolve_poll(eddy_resolve *f, eddy_cx *cx, int *out);
+/* Releases what init allocated; a lookup still running is detached (its
+ * result is discarded, addrs is not written after this returns). */
 EDDY_API void eddy_resolve_drop(eddy_resolve *f);
 
 EDDY_END_DECLS
