@@ -3,11 +3,10 @@
  * docs/design/0007-combinators.md. */
 #include "hub.h"
 
-#include <sched.h>
 
 /* How long hub_release waits for a wake in flight on another thread (a
  * few atomics, unless that thread is preempted) before it calls the clone
- * leaked: 64 spins, then sched_yield for up to this long. */
+ * leaked: 64 spins, then yielding the CPU for up to this long. */
 #define EDDY__HUB_WAIT_NS (UINT64_C(1000) * 1000 * 1000)
 
 /* ---- the parent slot ----------------------------------------------------- */
@@ -70,7 +69,7 @@ void eddy__hub_release(eddy__hub *h, const char *what)
     uint64_t t0 = 0;
     for (unsigned i = 0; live != 0; i++) {
         if (i >= 64) {
-            sched_yield();
+            eddy__yield_cpu();
             if ((i & 63) == 0) {
                 uint64_t now = eddy__mono_ns();
                 if (t0 == 0)
