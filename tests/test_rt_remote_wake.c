@@ -8,6 +8,8 @@
  * - the same with a spawned task's waker (the root awaits its handle).
  * A lost wake-up hangs; the watchdog turns that into a failure. */
 
+// eddy-test-labels: flavors
+
 #include <eddy.h>
 
 #include <pthread.h>

@@ -168,7 +168,9 @@ typedef struct eddy_rt_stats {
     uint64_t cancelled;    /* tasks dropped by abort or shutdown */
     uint64_t polls;        /* task polls */
     uint64_t parks;        /* times the runtime went to sleep */
-    uint64_t remote_wakes; /* wakes that arrived from another thread */
+    uint64_t remote_wakes; /* wakes that arrived from another thread (multi-thread:
+                            * from a thread that is not one of the runtime's
+                            * workers) */
     uint64_t alive;        /* tasks spawned and not yet ended */
     uint64_t accept_stalls; /* accepts that waited for a free descriptor */
     size_t task_header_size; /* bytes of scheduler state per task */

@@ -213,8 +213,8 @@ eddy_poll eddy_accept_poll(eddy_accept *f, eddy_cx *cx, int *out)
                 *out = -e; /* no runtime, no timer: report it */
                 return EDDY_READY;
             }
-            if (f->backoff_ms == 0)
-                c->accept_stalls++;
+            if (f->backoff_ms == 0) /* one writer; eddy_rt_stats_get may read it from elsewhere */
+                EDDY__STORE_RELAXED(&c->accept_stalls, c->accept_stalls + 1);
             f->backoff_ms = f->backoff_ms ? (f->backoff_ms * 2 > 100 ? 100 : f->backoff_ms * 2) : 1;
             eddy_sleep_init(&f->backoff, EDDY_MS(f->backoff_ms));
             int rc = 0;

@@ -55,6 +55,7 @@ struct eddy__mtsh {
     _Atomic uint32_t main_woken; /* futex word of the thread inside block_on */
     struct eddy__mt *mt;         /* read only under an open inject queue's lock */
     unsigned ninject;            /* [0] global; [1 + i] worker i's inbox (no-steal) */
+    _Atomic uint64_t remote_wakes; /* eddy_rt_stats.remote_wakes: only threads off the workers add */
     struct inject inject[];
 };
 
@@ -466,12 +467,19 @@ static inline struct eddy__worker *current_worker(const struct eddy__mtsh *sh)
     return NULL;
 }
 
+/* A wake from a thread that is not one of sh's workers (stats only). */
+static inline void count_remote_wake(struct eddy__mtsh *sh)
+{
+    atomic_fetch_add_explicit(&sh->remote_wakes, 1, memory_order_relaxed);
+}
+
 /* t holds a queue reference and NOTIFIED: put it where a worker finds it. */
 static void schedule(struct eddy__task *t, bool may_lifo)
 {
     struct eddy__mtsh *sh = task_sh(t);
     struct eddy__worker *w = current_worker(sh);
     if (!w) {
+        count_remote_wake(sh);
         remote_schedule(sh, t);
         return;
     }
@@ -514,6 +522,8 @@ static void mt_wake_by_ref(const void *p)
     }
     if (!(s & EDDY__M_RUNNING))
         schedule(t, true);
+    else if (!current_worker(task_sh(t)))
+        count_remote_wake(task_sh(t)); /* absorbed by the running poll, but still a wake from afar */
 }
 
 static void mt_wake(const void *p)
@@ -529,6 +539,8 @@ static void mt_wake(const void *p)
                 if (!atomic_compare_exchange_weak_explicit(&t->word, &s, s | EDDY__M_NOTIFIED, memory_order_acq_rel,
                                                            memory_order_acquire))
                     continue;
+                if (!current_worker(task_sh(t)))
+                    count_remote_wake(task_sh(t)); /* before the reference that keeps sh goes */
             }
             task_unref(t, 1);
             return;
@@ -1354,7 +1366,10 @@ int eddy__mt_stats(eddy_rt *rt, eddy_rt_stats *st)
         st->completed += atomic_load_explicit(&w->n_completed, memory_order_relaxed);
         st->cancelled += atomic_load_explicit(&w->n_cancelled, memory_order_relaxed);
         st->parks += atomic_load_explicit(&w->n_parks, memory_order_relaxed);
+        st->accept_stalls += EDDY__LOAD_RELAXED(&w->core.accept_stalls);
     }
+    st->accept_stalls += EDDY__LOAD_RELAXED(&mt->ext.accept_stalls);
+    st->remote_wakes = atomic_load_explicit(&mt->sh->remote_wakes, memory_order_relaxed);
     st->spawned = atomic_load_explicit(&mt->spawned, memory_order_relaxed);
     for (unsigned i = 0; i < mt->n; i++)
         st->spawned += atomic_load_explicit(&mt->w[i]->n_spawned, memory_order_relaxed);
