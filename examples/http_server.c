@@ -25,8 +25,10 @@
  * is its task frame only.
  *
  * Files never block the runtime: open + fstat and every pread run on the
- * blocking pool (eddy_blocking), a chunk at a time, and each chunk goes
- * out with the pending response bytes in front of it.  Paths are decoded
+ * blocking pool (eddy_blocking_ex), a chunk at a time, and each chunk goes
+ * out with the pending response bytes in front of it.  A read job copies
+ * only its header in (in_size), and an open whose connection is gone by
+ * the time it ends has its descriptor closed by the job's discard.  Paths are decoded
  * and normalised here (no "..", no NUL, no encoded '/'), then opened with
  * openat2(RESOLVE_BENEATH) relative to the root, so a symlink cannot lead
  * out of it either.
@@ -55,6 +57,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +335,19 @@ static void open_job_fn(void *arg)
     j->fd = fd;
     j->size = (long long)st.st_size;
 }
+
+/* The connection went away while the open ran (its task was dropped): the
+ * block is discarded, so the descriptor the job opened is closed here. */
+static void open_job_discard(void *arg)
+{
+    struct open_job *j = arg;
+    if (j->fd >= 0)
+        close(j->fd);
+}
+
+static const eddy_blocking_opts open_opts = {.discard = open_job_discard};
+/* A read job's data is output only: copy its header in, not 60 KiB. */
+static const eddy_blocking_opts read_opts = {.in_size = offsetof(struct read_job, data)};
 
 static void read_job_fn(void *arg)
 {
@@ -942,7 +958,8 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
             for (;;) {
                 c->act = (uint8_t)process(c);
                 if (c->act == ACT_FILE) {
-                    EDDY_AWAIT(&c->rc, eddy_blocking, &c->op.bl, open_job_fn, c->fj, sizeof(struct open_job), c->fj);
+                    EDDY_AWAIT(&c->rc, eddy_blocking_ex, &c->op.bl, open_job_fn, c->fj, sizeof(struct open_job), c->fj,
+                               &open_opts);
                     if (c->rc < 0 || c->fj->o.fd < 0) {
                         int e = c->rc < 0 ? 0 : c->fj->o.err;
                         pool_put(&pools.file, c->fj);
@@ -960,8 +977,8 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
                             c->fj->r.fd = c->ffd;
                             c->fj->r.off = c->foff;
                             c->fj->r.len = c->fsize - c->foff < CHUNK ? (size_t)(c->fsize - c->foff) : CHUNK;
-                            EDDY_AWAIT(&c->rc, eddy_blocking, &c->op.bl, read_job_fn, c->fj, sizeof(struct read_job),
-                                       c->fj);
+                            EDDY_AWAIT(&c->rc, eddy_blocking_ex, &c->op.bl, read_job_fn, c->fj, sizeof(struct read_job),
+                                       c->fj, &read_opts);
                             if (c->rc < 0 || c->fj->r.n <= 0)
                                 EDDY_RETURN(); /* Content-Length is promised: only a close tells the truth */
                             c->iov[0] = (struct iovec){c->buf + IN_SIZE, c->out_len};

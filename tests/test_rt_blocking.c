@@ -1,12 +1,18 @@
 /* The blocking pool: results come back, jobs run in parallel, a full queue
  * pushes back, a queued job that is cancelled never runs, a running job
  * whose task is aborted finishes harmlessly, shutdown does not wait for
- * running work, and getaddrinfo runs off the runtime thread. */
+ * running work, and getaddrinfo runs off the runtime thread.  Section 6:
+ * eddy_blocking_ex copies only in_size bytes in, and its discard releases
+ * what a job acquired whenever the job's block is not delivered (detached
+ * while running, dropped after it finished, result NULL), and only then. */
 // eddy-test-labels: flavors
 // eddy-test-timeout: 60
 #include "eddy_test.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <unistd.h>
 #include <eddy.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -237,6 +243,172 @@ static eddy_poll shut_root_poll(struct shut_root *t, eddy_cx *cx, int *out)
 }
 EDDY_CORO_VT(shut_root_vt, struct shut_root, int, shut_root_poll);
 
+/* ---- section 6: eddy_blocking_ex ------------------------------------------ */
+
+/* A job that opens a pipe: what it acquires must come back to the caller
+ * or be released by discard. */
+struct pipe_job {
+    int gated; /* in: wait for the gate after opening */
+    int fds[2]; /* out */
+};
+static atomic_int discards;
+static sem_t discarded;
+
+static void pipe_fn(void *p)
+{
+    struct pipe_job *j = p;
+    CHECK(pipe2(j->fds, O_CLOEXEC) == 0);
+    if (j->gated) {
+        sem_post(&started);
+        while (sem_wait(&gate) != 0)
+            ;
+    }
+}
+
+static void pipe_discard(void *p)
+{
+    struct pipe_job *j = p;
+    close(j->fds[0]);
+    close(j->fds[1]);
+    atomic_fetch_add(&discards, 1);
+    sem_post(&discarded);
+}
+
+static const eddy_blocking_opts pipe_opts = {.discard = pipe_discard};
+
+static int fds_open(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+/* in_size: the source block is only in_size bytes long (ASan reports a
+ * copy of more); fn sees the inputs and fills the output tail. */
+struct split_job {
+    long a, b;       /* in */
+    long sum;        /* out */
+    char tail[4096]; /* out */
+};
+static void split_fn(void *p)
+{
+    struct split_job *j = p;
+    j->sum = j->a + j->b;
+    memset(j->tail, 'x', sizeof j->tail);
+}
+
+struct gated_pipe_task {
+    eddy_coro co;
+    eddy_blocking bl;
+    struct pipe_job res;
+    int rc;
+};
+static eddy_poll gated_pipe_poll(struct gated_pipe_task *t, eddy_cx *cx, int *out)
+{
+    EDDY_BEGIN(&t->co, cx);
+    EDDY_AWAIT(&t->rc, eddy_blocking_ex, &t->bl, pipe_fn, &(struct pipe_job){.gated = 1}, sizeof(struct pipe_job),
+               &t->res, &pipe_opts);
+    *out = t->rc;
+    EDDY_END();
+}
+EDDY_CORO_VT(gated_pipe_vt, struct gated_pipe_task, int, gated_pipe_poll);
+
+struct ex_root {
+    eddy_coro co;
+    eddy_blocking bl, held;
+    struct pipe_job res;
+    struct split_job *src, split;
+    struct started_wait sw;
+    eddy_join *jh;
+    int rc, base_fds;
+};
+
+static void nothing_fn(void *p) { (void)p; }
+
+static eddy_poll ex_root_poll(struct ex_root *t, eddy_cx *cx, int *out)
+{
+    EDDY_BEGIN(&t->co, cx);
+    t->base_fds = fds_open();
+
+    /* in_size over size: refused before anything is queued */
+    EDDY_AWAIT(&t->rc, eddy_blocking_ex, &t->bl, split_fn, &t->split, sizeof t->split, &t->split,
+               &(eddy_blocking_opts){.in_size = sizeof t->split + 1});
+    CHECK_EQ(t->rc, -EINVAL);
+
+    /* in_size: 16 bytes in, the whole block out */
+    t->src = malloc(offsetof(struct split_job, sum));
+    CHECK(t->src != NULL);
+    t->src->a = 40;
+    t->src->b = 2;
+    EDDY_AWAIT(&t->rc, eddy_blocking_ex, &t->bl, split_fn, t->src, sizeof t->split, &t->split,
+               &(eddy_blocking_opts){.in_size = offsetof(struct split_job, sum)});
+    free(t->src);
+    CHECK_OK(t->rc);
+    CHECK_EQ(t->split.sum, 42);
+    CHECK(t->split.tail[0] == 'x' && t->split.tail[sizeof t->split.tail - 1] == 'x');
+
+    /* delivered: the caller owns what fn opened; discard does not run */
+    EDDY_AWAIT(&t->rc, eddy_blocking_ex, &t->bl, pipe_fn, &(struct pipe_job){0}, sizeof(struct pipe_job), &t->res,
+               &pipe_opts);
+    CHECK_OK(t->rc);
+    CHECK_EQ(fds_open(), t->base_fds + 2);
+    CHECK_EQ(atomic_load(&discards), 0);
+    close(t->res.fds[0]);
+    close(t->res.fds[1]);
+
+    /* result NULL: nobody takes the block, discard runs in the poll */
+    EDDY_AWAIT(&t->rc, eddy_blocking_ex, &t->bl, pipe_fn, &(struct pipe_job){0}, sizeof(struct pipe_job), NULL,
+               &pipe_opts);
+    CHECK_OK(t->rc);
+    CHECK_EQ(atomic_load(&discards), 1);
+    CHECK_EQ(fds_open(), t->base_fds);
+
+    /* dropped after fn ended but before the poll that would deliver it: one
+     * pool thread runs jobs in order, so once the next job is back the
+     * first is finished and still undelivered. */
+    eddy_blocking_ex_init(&t->held, pipe_fn, &(struct pipe_job){0}, sizeof(struct pipe_job), &t->res, &pipe_opts);
+    CHECK(eddy_blocking_poll(&t->held, cx, &t->rc) == EDDY_PENDING);
+    EDDY_AWAIT(&t->rc, eddy_blocking, &t->bl, nothing_fn, NULL, 0, NULL);
+    CHECK_OK(t->rc);
+    CHECK_EQ(atomic_load(&discards), 1);
+    eddy_blocking_drop(&t->held);
+    CHECK_EQ(atomic_load(&discards), 2);
+    CHECK_EQ(fds_open(), t->base_fds);
+    *out = 0;
+    EDDY_END();
+}
+EDDY_CORO_VT(ex_root_vt, struct ex_root, int, ex_root_poll);
+
+/* Detached while fn runs: discard runs on the pool thread after fn. */
+static eddy_poll detach_root_poll(struct ex_root *t, eddy_cx *cx, int *out)
+{
+    EDDY_BEGIN(&t->co, cx);
+    while (sem_trywait(&started) == 0)
+        ;
+    {
+        struct gated_pipe_task init = {0};
+        CHECK_OK(eddy_spawn_local(&gated_pipe_vt, &init, &t->jh));
+    }
+    EDDY_AWAIT(&t->rc, eddy_blocking, &t->bl, wait_started_fn, &(struct started_wait){0},
+               sizeof(struct started_wait), &t->sw);
+    CHECK_OK(t->rc);
+    CHECK_MSG(t->sw.ok, "the gated pipe job did not start within 20 s");
+    eddy_join_abort(t->jh);
+    EDDY_AWAIT_POLL(&t->rc, eddy_join, t->jh);
+    CHECK_EQ(eddy_join_status(t->jh), -ECANCELED);
+    eddy_join_detach(t->jh);
+    CHECK_EQ(atomic_load(&discards), 2); /* fn still runs */
+    sem_post(&gate);
+    *out = 0;
+    EDDY_END();
+}
+EDDY_CORO_VT(detach_root_vt, struct ex_root, int, detach_root_poll);
+
 static void *noop_thread(void *arg) { return arg; }
 
 static int threads_alive(void)
@@ -339,6 +511,29 @@ int main(void)
             nanosleep(&ts, NULL);
         }
         CHECK_MSG(threads_alive() == base_threads, "%d pool thread(s) still alive", threads_alive() - base_threads);
+    }
+    /* 6. eddy_blocking_ex: in_size and discard; one pool thread first (it
+     * runs jobs in order), then the default pool for the detached job */
+    {
+        sem_init(&discarded, 0, 0);
+        int base = fds_open();
+        eddy_rt *rt;
+        CHECK_OK(eddy_rt_new(&rt, test_builder(&(eddy_rt_builder){.max_blocking_threads = 1})));
+        struct ex_root r = {0};
+        int out = -1;
+        CHECK_OK(eddy_block_on(rt, &ex_root_vt, &r, &out));
+        CHECK_EQ(out, 0);
+        memset(&r, 0, sizeof r);
+        out = -1;
+        eddy_rt_free(rt);
+        CHECK_OK(eddy_rt_new(&rt, test_builder(NULL)));
+        CHECK_OK(eddy_block_on(rt, &detach_root_vt, &r, &out));
+        CHECK_EQ(out, 0);
+        for (int i = 0; i < 3; i++)
+            wait_sem(&discarded); /* the last: the detached job's, after the gate opened */
+        CHECK_EQ(atomic_load(&discards), 3);
+        eddy_rt_free(rt);
+        CHECK_EQ(fds_open(), base);
     }
     printf("test_rt_blocking: ok\n");
     return 0;

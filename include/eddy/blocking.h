@@ -36,7 +36,7 @@ struct eddy__bjob;
  * -ENOMEM (no memory for the job), -EAGAIN (no thread could be started and
  * none is running), -EDDY_ESHUTDOWN (the runtime is shutting down),
  * -EDDY_ENORUNTIME (polled outside a runtime), -EINVAL (size too large:
- * over 64 KiB, or fn NULL).  While the queue is full the future waits
+ * over 64 KiB, fn NULL, or an in_size over size).  While the queue is full the future waits
  * (backpressure) instead of failing. */
 typedef struct eddy_blocking {
     eddy_blocking_fn fn;
@@ -44,11 +44,46 @@ typedef struct eddy_blocking {
     size_t size;
     void *result;
     struct eddy__bjob *job;
+    size_t in_size;           /* see eddy_blocking_opts */
+    eddy_blocking_fn discard; /* see eddy_blocking_opts */
 } eddy_blocking;
 
 /* Prepares the call; copies nothing yet (data must stay valid until the
  * first poll, which copies it). */
 EDDY_API void eddy_blocking_init(eddy_blocking *f, eddy_blocking_fn fn, const void *data, size_t size, void *result);
+
+/* What eddy_blocking_ex adds to eddy_blocking.
+ *
+ * in_size: only the first in_size bytes of data are copied into the job
+ * (0: all size bytes); the rest of the job's block is uninitialised when fn
+ * starts, and fn fills it.  For a block whose tail is output only (a read
+ * buffer), this saves copying it in.  in_size > size is -EINVAL.
+ *
+ * discard: called with the job's block when fn has run but the block will
+ * never reach result: the future was dropped while fn ran (then discard
+ * runs on the pool thread right after fn), or after fn ended but before the
+ * poll that would have copied the block out (then inside
+ * eddy_blocking_drop), or result is NULL (then inside the poll that
+ * returns READY).  It releases what fn acquired, such as a descriptor it
+ * opened, which would otherwise leak with the discarded block.  Never
+ * called for a job that did not run (cancelled while queued, or the pool
+ * shut down first) or whose block was copied to result. */
+typedef struct eddy_blocking_opts {
+    size_t in_size;
+    eddy_blocking_fn discard;
+} eddy_blocking_opts;
+
+/* eddy_blocking_init with options (opts may be NULL: the same as
+ * eddy_blocking_init; it is read now and not kept).  Await it as
+ * eddy_blocking_ex:
+ *
+ *     EDDY_AWAIT(&t->rc, eddy_blocking_ex, &t->bl, open_fn, &t->job, sizeof t->job, &t->job,
+ *                &(eddy_blocking_opts){.discard = close_opened});
+ */
+EDDY_API void eddy_blocking_ex_init(eddy_blocking *f, eddy_blocking_fn fn, const void *data, size_t size, void *result,
+                                    const eddy_blocking_opts *opts);
+#define eddy_blocking_ex_poll eddy_blocking_poll
+#define eddy_blocking_ex_drop eddy_blocking_drop
 /* The first poll copies the data block into a job and queues it (PENDING;
  * while the queue is full it waits for room); READY once fn has run and the
  * block was copied to result, with *out = 0, or at once with one of the

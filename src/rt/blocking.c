@@ -29,6 +29,7 @@ struct eddy__bjob {
     struct eddy__bjob *next;
     struct eddy__pool *pool; /* each job holds a reference on its pool */
     eddy_blocking_fn fn;
+    eddy_blocking_fn discard; /* fn ran but its result will not be delivered */
     enum job_state state;
     eddy_waker waker; /* the awaiting task; under the pool lock */
     size_t size;
@@ -136,6 +137,12 @@ static void *pool_thread(void *arg)
 
         pthread_mutex_lock(&p->lock);
         if (j->state == JOB_DETACHED) {
+            if (j->discard) {
+                /* Nobody else touches a detached job: run user code unlocked. */
+                pthread_mutex_unlock(&p->lock);
+                j->discard(j->data);
+                pthread_mutex_lock(&p->lock);
+            }
             job_free_locked(j); /* this thread holds a pool reference too */
             continue;
         }
@@ -218,6 +225,16 @@ void eddy_blocking_init(eddy_blocking *f, eddy_blocking_fn fn, const void *data,
     *f = (eddy_blocking){.fn = fn, .data = data, .size = size, .result = result};
 }
 
+void eddy_blocking_ex_init(eddy_blocking *f, eddy_blocking_fn fn, const void *data, size_t size, void *result,
+                           const eddy_blocking_opts *opts)
+{
+    eddy_blocking_init(f, fn, data, size, result);
+    if (opts) {
+        f->in_size = opts->in_size;
+        f->discard = opts->discard;
+    }
+}
+
 static struct eddy__pool *core_pool(struct eddy__core *c, int *err)
 {
     if (!c->pool) {
@@ -235,7 +252,7 @@ eddy_poll eddy_blocking_poll(eddy_blocking *f, eddy_cx *cx, int *out)
     struct eddy__bjob *j = f->job;
     if (!j) {
         int err = 0;
-        if (!f->fn || f->size > MAX_DATA) {
+        if (!f->fn || f->size > MAX_DATA || f->in_size > f->size) {
             err = -EINVAL;
             goto fail;
         }
@@ -277,11 +294,13 @@ eddy_poll eddy_blocking_poll(eddy_blocking *f, eddy_cx *cx, int *out)
         j->next = NULL;
         j->pool = p;
         j->fn = f->fn;
+        j->discard = f->discard;
         j->state = JOB_QUEUED;
         j->size = f->size;
         j->waker = eddy_waker_clone(cx->waker);
-        if (f->size)
-            memcpy(j->data, f->data, f->size);
+        size_t in = f->in_size ? f->in_size : f->size;
+        if (in)
+            memcpy(j->data, f->data, in);
         pthread_mutex_lock(&p->lock);
         if (p->shutdown) {
             pthread_mutex_unlock(&p->lock);
@@ -327,8 +346,18 @@ eddy_poll eddy_blocking_poll(eddy_blocking *f, eddy_cx *cx, int *out)
         int rc = j->state == JOB_DONE ? 0 : -EDDY_ESHUTDOWN;
         eddy_waker w = j->waker;
         j->waker = EDDY_WAKER_EMPTY;
-        if (rc == 0 && f->result && j->size)
-            memcpy(f->result, j->data, j->size);
+        if (rc == 0) {
+            /* Only this future reaches a finished job: copy (up to 64 KiB)
+             * or discard with the lock released. */
+            pthread_mutex_unlock(&p->lock);
+            if (f->result) {
+                if (j->size)
+                    memcpy(f->result, j->data, j->size);
+            } else if (j->discard) {
+                j->discard(j->data); /* nobody takes the result */
+            }
+            pthread_mutex_lock(&p->lock);
+        }
         bool last = job_free_locked(j);
         pthread_mutex_unlock(&p->lock);
         if (last)
@@ -380,7 +409,16 @@ void eddy_blocking_drop(eddy_blocking *f)
         j->state = JOB_DETACHED;
         break;
     case JOB_DONE:
-    case JOB_DETACHED: /* finished, or unlinked by shutdown before it ran */
+        if (j->discard) {
+            /* Its thread is done with it and its future is going: nobody
+             * else can reach it, so user code runs unlocked. */
+            pthread_mutex_unlock(&p->lock);
+            j->discard(j->data);
+            pthread_mutex_lock(&p->lock);
+        }
+        last = job_free_locked(j);
+        break;
+    case JOB_DETACHED: /* unlinked by shutdown before it ran */
         last = job_free_locked(j);
         break;
     }
