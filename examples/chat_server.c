@@ -54,7 +54,8 @@
  *   --max-output + 32 KiB.  Publishing never waits for a reader:
  *   eddy_broadcast_send copies into a ring and returns.
  *
- * The shape (the listener and the signal handling are echo_server's):
+ * The shape (the root, the listener and the signal handling are in
+ * server_common.h, shared with the other example servers):
  *
  *   connection task    one per client.  Each turn: move what the room
  *                      channel holds into the output buffer, write what
@@ -82,16 +83,15 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
+
+#include "server_common.h"
 
 #define NICK_MAX 32
 /* Lines handled per turn before the task yields: a client that floods the
@@ -140,8 +140,8 @@ static struct {
     size_t msg_max;   /* longest text of a message: "<nick>: <line>\n" */
     size_t elem_size; /* sizeof(struct msg) + msg_max, rounded up */
     atomic_ullong next_id;
-    atomic_ullong accepted, joined, dropped_slow, spawn_failed;
-} room = {.lk = PTHREAD_MUTEX_INITIALIZER};
+    atomic_ullong joined, dropped_slow;
+} room = {.lk = PTHREAD_MUTEX_INITIALIZER, .max_line = 1024, .max_output = 64 * 1024};
 
 static bool nick_eq(const char *a, const char *b)
 {
@@ -713,178 +713,35 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
 
 EDDY_STATIC_CORO_VT_VOID(conn_vt, struct conn, conn_poll);
 
-/* ---- the listener task ------------------------------------------------------ */
-
-struct listener {
-    eddy_coro co;
-    eddy_tcp_listener *l; /* in the root's frame, which outlives this task */
-    int fd;
-    eddy_accept acc;
-};
-
-static eddy_poll listener_poll(struct listener *t, eddy_cx *cx, int *out)
-{
-    EDDY_BEGIN(&t->co, cx);
-    for (;;) {
-        EDDY_AWAIT(&t->fd, eddy_accept, &t->acc, t->l, NULL);
-        if (t->fd < 0) {
-            *out = t->fd; /* descriptor exhaustion never gets here: eddy_accept waits */
-            EDDY_RETURN();
-        }
-        atomic_fetch_add_explicit(&room.accepted, 1, memory_order_relaxed);
-        struct conn init = {.fd = t->fd};
-        if (eddy_spawn_local(&conn_vt, &init, NULL) < 0) {
-            atomic_fetch_add_explicit(&room.spawn_failed, 1, memory_order_relaxed);
-            close(t->fd);
-        }
-    }
-    EDDY_FINALLY();
-    EDDY_DONE();
-}
-
-EDDY_STATIC_CORO_VT(listener_vt, struct listener, int, listener_poll);
-
-/* ---- the root ------------------------------------------------------------------ */
-
-struct root {
-    eddy_coro co;
-    const char *addr;
-    int sigfd;
-    int rc, lrc;
-    int signo;
-    eddy_tcp_listener l;
-    eddy_io sig;
-    eddy_ready sig_ready;
-    eddy_join *jh;
-};
-
-/* Waits for a signal or for the listener to end (a select by hand, as in
- * echo_server). */
-static bool signal_or_listener_end(struct root *r, eddy_cx *cx)
-{
-    if (eddy_ready_poll(&r->sig_ready, cx, &r->rc) == EDDY_READY) {
-        if (r->rc < 0)
-            return true;
-        struct signalfd_siginfo si;
-        ssize_t n = eddy_io_try_read(&r->sig, &si, sizeof si);
-        if (n == (ssize_t)sizeof si) {
-            r->signo = (int)si.ssi_signo;
-            return true;
-        }
-        if (n != -EAGAIN)
-            return true; /* the signalfd broke: stop as if signalled */
-        eddy_readable_init(&r->sig_ready, &r->sig);
-        if (eddy_ready_poll(&r->sig_ready, cx, &r->rc) == EDDY_READY)
-            return true;
-    }
-    return eddy_join_poll(r->jh, cx, &r->lrc) == EDDY_READY;
-}
-
-static eddy_poll root_poll(struct root *r, eddy_cx *cx, int *out)
-{
-    EDDY_BEGIN(&r->co, cx);
-    *out = 1;
-    r->rc = eddy_tcp_listen(&r->l, r->addr, NULL);
-    if (r->rc < 0) {
-        fprintf(stderr, "chat_server: listen on %s: %s\n", r->addr, eddy_strerror(r->rc));
-        EDDY_RETURN();
-    }
-    {
-        eddy_addr a;
-        char text[80] = "?";
-        if (eddy_tcp_listener_addr(&r->l, &a) == 0)
-            eddy_addr_format(&a, text, sizeof text);
-        printf("listening on %s\n", text);
-        fflush(stdout);
-    }
-    r->rc = eddy_io_open(&r->sig, r->sigfd, EDDY_IO_READ_ONLY);
-    if (r->rc < 0) {
-        fprintf(stderr, "chat_server: signalfd: %s\n", eddy_strerror(r->rc));
-        eddy_tcp_listener_close(&r->l);
-        EDDY_RETURN();
-    }
-    r->sigfd = -1;
-    {
-        struct listener init = {.l = &r->l};
-        r->rc = eddy_spawn_local(&listener_vt, &init, &r->jh);
-    }
-    if (r->rc < 0) {
-        fprintf(stderr, "chat_server: spawn: %s\n", eddy_strerror(r->rc));
-        eddy_io_close(&r->sig);
-        eddy_tcp_listener_close(&r->l);
-        EDDY_RETURN();
-    }
-    eddy_readable_init(&r->sig_ready, &r->sig);
-    EDDY_WAIT_UNTIL(signal_or_listener_end(r, cx));
-    eddy_ready_drop(&r->sig_ready);
-    if (r->signo) {
-        fprintf(stderr, "chat_server: %s: shutting down\n", strsignal(r->signo));
-        *out = 0;
-    } else if (eddy_join_is_finished(r->jh)) {
-        fprintf(stderr, "chat_server: accept: %s\n", eddy_strerror(r->lrc));
-    } else {
-        fprintf(stderr, "chat_server: signalfd failed: shutting down\n");
-    }
-    /* The listener must not be accepting when its socket closes. */
-    eddy_join_abort(r->jh);
-    EDDY_AWAIT_POLL(NULL, eddy_join, r->jh);
-    eddy_join_detach(r->jh);
-    r->jh = NULL;
-    eddy_tcp_listener_close(&r->l);
-    eddy_io_close(&r->sig);
-    EDDY_FINALLY();
-    EDDY_DONE();
-}
-
-EDDY_STATIC_CORO_VT(root_vt, struct root, int, root_poll);
-
 /* ---- main ---------------------------------------------------------------------- */
 
-static void usage(void)
+/* The listener's on_accept (server_common.h): a connection task for fd. */
+static int conn_spawn(int fd)
 {
-    fprintf(stderr, "usage: chat_server --port P [--threads N] [--addr A] [--max-line N] [--max-output BYTES]\n");
-    exit(2);
+    struct conn init = {.fd = fd};
+    return eddy_spawn_local(&conn_vt, &init, NULL);
 }
 
-static long parse_num(const char *opt, const char *s, long lo, long hi)
+static bool chat_option(struct srv *s, const char *opt, const char *v)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "chat_server: %s: expected a number in [%ld, %ld], got '%s'\n", opt, lo, hi, s);
-        exit(2);
-    }
-    return v;
+    if (!strcmp(opt, "--max-line"))
+        room.max_line = (size_t)srv_num(s, opt, v, 1, 65536);
+    else if (!strcmp(opt, "--max-output"))
+        room.max_output = (size_t)srv_num(s, opt, v, 1024, 1LL << 30);
+    else
+        return false;
+    return true;
 }
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1";
-    long port = -1, threads = 1, max_line = 1024, max_output = 64 * 1024;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (i + 1 >= argc)
-            usage();
-        const char *v = argv[++i];
-        if (!strcmp(a, "--port"))
-            port = parse_num(a, v, 0, 65535);
-        else if (!strcmp(a, "--threads"))
-            threads = parse_num(a, v, 1, 1024);
-        else if (!strcmp(a, "--addr"))
-            host = v;
-        else if (!strcmp(a, "--max-line"))
-            max_line = parse_num(a, v, 1, 65536);
-        else if (!strcmp(a, "--max-output"))
-            max_output = parse_num(a, v, 1024, 1L << 30);
-        else
-            usage();
-    }
-    if (port < 0)
-        usage();
+    struct srv s = {
+        .name = "chat_server",
+        .usage = "usage: chat_server --port P [--threads N] [--addr A] [--max-line N] [--max-output BYTES]\n",
+        .on_accept = conn_spawn,
+    };
+    srv_parse_args(&s, argc, argv, chat_option);
 
-    room.max_line = (size_t)max_line;
-    room.max_output = (size_t)max_output;
     room.msg_max = NICK_MAX + 2 + room.max_line + 1;
     /* One message must fit, or every client would be "too slow" at once. */
     if (room.max_output < room.msg_max) {
@@ -904,56 +761,18 @@ int main(int argc, char **argv)
     /* Receivers subscribe when they join; this one would only count. */
     eddy_broadcast_rx_drop(rx0);
 
-    /* A connection is a descriptor: allow as many as the hard limit. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-
-    /* SIGINT/SIGTERM arrive through a signalfd the root task awaits.
-     * Blocked before the runtime exists, so every worker inherits it. */
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sigfd < 0) {
-        perror("chat_server: signalfd");
-        eddy_broadcast_tx_drop(room.tx);
-        return 1;
-    }
-
-    char addr[96];
-    snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%ld" : "%s:%ld", host, port);
-
     eddy_rt *rt;
-    eddy_rt_builder b = {
-        .flavor = threads > 1 ? EDDY_RT_MULTI_THREAD : EDDY_RT_CURRENT_THREAD,
-        .workers = (unsigned)threads,
-    };
-    err = eddy_rt_new(&rt, &b);
-    if (err < 0) {
-        fprintf(stderr, "chat_server: runtime: %s\n", eddy_strerror(err));
-        close(sigfd);
+    if (srv_setup(&s, &rt) < 0) {
         eddy_broadcast_tx_drop(room.tx);
         return 1;
     }
     fprintf(stderr, "chat_server: max line %zu bytes, max output %zu bytes, room channel %zu messages of %zu bytes\n",
             room.max_line, room.max_output, capacity, room.elem_size);
 
-    struct root root = {.addr = addr, .sigfd = sigfd};
-    int status = 1;
-    err = eddy_block_on(rt, &root_vt, &root, &status);
-    if (err < 0)
-        fprintf(stderr, "chat_server: block_on: %s\n", eddy_strerror(err));
-    if (root.sigfd >= 0)
-        close(root.sigfd);
+    int status = srv_run(&s, rt);
     eddy_rt_free(rt); /* drops the connections still open: each leaves the room and closes */
     eddy_broadcast_tx_drop(room.tx);
     fprintf(stderr, "chat_server: %llu connections, %llu joined, %llu dropped as too slow, %llu refused (no memory)\n",
-            (unsigned long long)room.accepted, (unsigned long long)room.joined,
-            (unsigned long long)room.dropped_slow, (unsigned long long)room.spawn_failed);
-    return err < 0 ? 1 : status;
+            s.accepted, (unsigned long long)room.joined, (unsigned long long)room.dropped_slow, s.spawn_failed);
+    return status;
 }
