@@ -14,7 +14,8 @@
  *   HEAD         the same headers, no body.  Other methods: 405.
  *
  * The shape is echo_server's: the root task binds and waits for a signal,
- * a listener task accepts and spawns one task per connection.  A
+ * a listener task accepts and spawns one task per connection (both in
+ * server_common.h, shared with the other example servers).  A
  * connection task waits for readability holding no buffer; when bytes
  * arrive it borrows one block (input half, output half), reads, parses
  * every complete request in place, appends each response to the output
@@ -55,19 +56,18 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "server_common.h"
 
 #define IN_SIZE 16384           /* a full head (8 KiB) plus room to read behind it */
 #define OUT_SIZE 16384
@@ -86,12 +86,18 @@ static struct {
     long max_conns;
     uint64_t header_timeout_ns;
     uint64_t idle_timeout_ns;
+    const char *root_dir;   /* --root, or NULL */
     int root_fd;            /* -1 without --root */
     char root_real[PATH_MAX]; /* for the fallback check when openat2 is missing */
-} opt = {.max_conns = 10000, .root_fd = -1};
+} opt = {
+    .max_conns = 10000,
+    .header_timeout_ns = EDDY_MS(10000),
+    .idle_timeout_ns = EDDY_MS(60000),
+    .root_fd = -1,
+};
 
 static atomic_long live_conns;
-static atomic_ullong n_accepted, n_refused;
+static atomic_ullong n_refused;
 
 /* ---- per-thread buffer pools --------------------------------------------
  * Borrowed on one thread and returned on another is fine: the block just
@@ -1085,7 +1091,7 @@ linger:
 
 EDDY_CORO_VT_VOID(conn_vt, struct conn, conn_poll);
 
-/* ---- the listener task -------------------------------------------------- */
+/* ---- accepting ------------------------------------------------------------ */
 
 static const char resp_503[] = "HTTP/1.1 503 Service Unavailable\r\nServer: eddy\r\nContent-Type: text/plain\r\n"
                                "Content-Length: 24\r\nConnection: close\r\n\r\n503 Service Unavailable\n";
@@ -1102,249 +1108,78 @@ static void refuse(int fd)
     atomic_fetch_add_explicit(&n_refused, 1, memory_order_relaxed);
 }
 
-struct listener {
-    eddy_coro co;
-    eddy_tcp_listener *l; /* in the root's frame, which outlives this task */
-    int fd;
-    eddy_accept acc;
-};
-
-static eddy_poll listener_poll(struct listener *t, eddy_cx *cx, int *out)
+/* The listener's on_accept (server_common.h): a connection task for fd,
+ * or a 503 when --max-conns connections are open or no task can be had. */
+static int conn_spawn(int fd)
 {
-    EDDY_BEGIN(&t->co, cx);
-    for (;;) {
-        EDDY_AWAIT(&t->fd, eddy_accept, &t->acc, t->l, NULL);
-        if (t->fd < 0) {
-            *out = t->fd; /* descriptor exhaustion never gets here: eddy_accept waits */
-            EDDY_RETURN();
-        }
-        atomic_fetch_add_explicit(&n_accepted, 1, memory_order_relaxed);
-        if (atomic_fetch_add_explicit(&live_conns, 1, memory_order_relaxed) >= opt.max_conns) {
-            atomic_fetch_sub_explicit(&live_conns, 1, memory_order_relaxed);
-            refuse(t->fd);
-            continue;
-        }
-        struct conn init = {.fd = t->fd, .ffd = -1};
-        if (eddy_spawn_local(&conn_vt, &init, NULL) < 0) {
-            atomic_fetch_sub_explicit(&live_conns, 1, memory_order_relaxed);
-            refuse(t->fd);
-        }
+    if (atomic_fetch_add_explicit(&live_conns, 1, memory_order_relaxed) >= opt.max_conns) {
+        atomic_fetch_sub_explicit(&live_conns, 1, memory_order_relaxed);
+        refuse(fd);
+        return 0;
     }
-    EDDY_FINALLY();
-    EDDY_DONE();
+    struct conn init = {.fd = fd, .ffd = -1};
+    if (eddy_spawn_local(&conn_vt, &init, NULL) < 0) {
+        atomic_fetch_sub_explicit(&live_conns, 1, memory_order_relaxed);
+        refuse(fd);
+    }
+    return 0;
 }
-
-EDDY_CORO_VT(listener_vt, struct listener, int, listener_poll);
-
-/* ---- the root ----------------------------------------------------------- */
-
-struct root {
-    eddy_coro co;
-    const char *addr;
-    int sigfd;
-    int rc, lrc;
-    int signo;
-    eddy_tcp_listener l;
-    eddy_io sig;
-    eddy_ready sig_ready;
-    eddy_join *jh;
-};
-
-/* The first of a signal and the listener's end (a select by hand). */
-static bool signal_or_listener_end(struct root *r, eddy_cx *cx)
-{
-    if (eddy_ready_poll(&r->sig_ready, cx, &r->rc) == EDDY_READY) {
-        if (r->rc < 0)
-            return true;
-        struct signalfd_siginfo si;
-        ssize_t n = eddy_io_try_read(&r->sig, &si, sizeof si);
-        if (n == (ssize_t)sizeof si) {
-            r->signo = (int)si.ssi_signo;
-            return true;
-        }
-        if (n != -EAGAIN)
-            return true;
-        eddy_readable_init(&r->sig_ready, &r->sig);
-        if (eddy_ready_poll(&r->sig_ready, cx, &r->rc) == EDDY_READY)
-            return true;
-    }
-    return eddy_join_poll(r->jh, cx, &r->lrc) == EDDY_READY;
-}
-
-static eddy_poll root_poll(struct root *r, eddy_cx *cx, int *out)
-{
-    EDDY_BEGIN(&r->co, cx);
-    *out = 1;
-    r->rc = eddy_tcp_listen(&r->l, r->addr, &(eddy_tcp_opts){.backlog = 4096});
-    if (r->rc < 0) {
-        fprintf(stderr, "http_server: listen on %s: %s\n", r->addr, eddy_strerror(r->rc));
-        EDDY_RETURN();
-    }
-    {
-        eddy_addr a;
-        char text[80] = "?";
-        if (eddy_tcp_listener_addr(&r->l, &a) == 0)
-            eddy_addr_format(&a, text, sizeof text);
-        printf("listening on %s\n", text);
-        fflush(stdout);
-    }
-    r->rc = eddy_io_open(&r->sig, r->sigfd, EDDY_IO_READ_ONLY);
-    if (r->rc < 0) {
-        fprintf(stderr, "http_server: signalfd: %s\n", eddy_strerror(r->rc));
-        eddy_tcp_listener_close(&r->l);
-        EDDY_RETURN();
-    }
-    r->sigfd = -1;
-    {
-        struct listener init = {.l = &r->l};
-        r->rc = eddy_spawn_local(&listener_vt, &init, &r->jh);
-    }
-    if (r->rc < 0) {
-        fprintf(stderr, "http_server: spawn: %s\n", eddy_strerror(r->rc));
-        eddy_io_close(&r->sig);
-        eddy_tcp_listener_close(&r->l);
-        EDDY_RETURN();
-    }
-    eddy_readable_init(&r->sig_ready, &r->sig);
-    EDDY_WAIT_UNTIL(signal_or_listener_end(r, cx));
-    eddy_ready_drop(&r->sig_ready);
-    if (r->signo) {
-        fprintf(stderr, "http_server: %s: shutting down\n", strsignal(r->signo));
-        *out = 0;
-    } else if (eddy_join_is_finished(r->jh)) {
-        fprintf(stderr, "http_server: accept: %s\n", eddy_strerror(r->lrc));
-    } else {
-        fprintf(stderr, "http_server: signalfd failed: shutting down\n");
-    }
-    eddy_join_abort(r->jh);
-    EDDY_AWAIT_POLL(NULL, eddy_join, r->jh);
-    eddy_join_detach(r->jh);
-    r->jh = NULL;
-    eddy_tcp_listener_close(&r->l);
-    eddy_io_close(&r->sig);
-    EDDY_FINALLY();
-    EDDY_DONE();
-}
-
-EDDY_CORO_VT(root_vt, struct root, int, root_poll);
 
 /* ---- main ----------------------------------------------------------------- */
 
-static void usage(void)
+static bool http_option(struct srv *s, const char *name, const char *v)
 {
-    fprintf(stderr, "usage: http_server --port P [--threads N] [--root DIR] [--addr A] [--max-conns N]\n"
-                    "                   [--header-timeout-ms N] [--idle-timeout-ms N]\n");
-    exit(2);
-}
-
-static long parse_num(const char *opt_name, const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "http_server: %s: expected a number in [%ld, %ld], got '%s'\n", opt_name, lo, hi, s);
-        exit(2);
-    }
-    return v;
+    if (!strcmp(name, "--root"))
+        opt.root_dir = v;
+    else if (!strcmp(name, "--max-conns"))
+        opt.max_conns = (long)srv_num(s, name, v, 1, 10000000);
+    else if (!strcmp(name, "--header-timeout-ms"))
+        opt.header_timeout_ns = EDDY_MS(srv_num(s, name, v, 1, 86400000));
+    else if (!strcmp(name, "--idle-timeout-ms"))
+        opt.idle_timeout_ns = EDDY_MS(srv_num(s, name, v, 1, 86400000));
+    else
+        return false;
+    return true;
 }
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *root_dir = NULL;
-    long port = -1, threads = 1, header_ms = 10000, idle_ms = 60000;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (i + 1 >= argc)
-            usage();
-        const char *v = argv[++i];
-        if (!strcmp(a, "--port"))
-            port = parse_num(a, v, 0, 65535);
-        else if (!strcmp(a, "--threads"))
-            threads = parse_num(a, v, 1, 1024);
-        else if (!strcmp(a, "--addr"))
-            host = v;
-        else if (!strcmp(a, "--root"))
-            root_dir = v;
-        else if (!strcmp(a, "--max-conns"))
-            opt.max_conns = parse_num(a, v, 1, 10000000);
-        else if (!strcmp(a, "--header-timeout-ms"))
-            header_ms = parse_num(a, v, 1, 86400000);
-        else if (!strcmp(a, "--idle-timeout-ms"))
-            idle_ms = parse_num(a, v, 1, 86400000);
-        else
-            usage();
-    }
-    if (port < 0)
-        usage();
-    opt.header_timeout_ns = EDDY_MS(header_ms);
-    opt.idle_timeout_ns = EDDY_MS(idle_ms);
+    static const eddy_tcp_opts listen_opts = {.backlog = 4096};
+    struct srv s = {
+        .name = "http_server",
+        .usage = "usage: http_server --port P [--threads N] [--root DIR] [--addr A] [--max-conns N]\n"
+                 "                   [--header-timeout-ms N] [--idle-timeout-ms N]\n",
+        .on_accept = conn_spawn,
+        .listen_opts = &listen_opts,
+    };
+    srv_parse_args(&s, argc, argv, http_option);
     init_tables();
     if (pthread_key_create(&pools_key, pools_free) != 0) {
         fprintf(stderr, "http_server: pthread_key_create failed\n");
         return 1;
     }
 
-    if (root_dir) {
-        opt.root_fd = open(root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (opt.root_fd < 0 || !realpath(root_dir, opt.root_real)) {
-            fprintf(stderr, "http_server: --root %s: %s\n", root_dir, strerror(errno));
+    if (opt.root_dir) {
+        opt.root_fd = open(opt.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (opt.root_fd < 0 || !realpath(opt.root_dir, opt.root_real)) {
+            fprintf(stderr, "http_server: --root %s: %s\n", opt.root_dir, strerror(errno));
             return 2;
         }
     }
 
-    /* A connection is a descriptor: allow as many as the hard limit. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-
-    /* SIGINT/SIGTERM arrive through a signalfd the root task awaits;
-     * blocked before any thread exists, so every thread inherits it. */
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sigfd < 0) {
-        perror("http_server: signalfd");
-        return 1;
-    }
-
-    char addr[96];
-    snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%ld" : "%s:%ld", host, port);
-
     eddy_rt *rt;
-    eddy_rt_builder b = {
-        .flavor = threads > 1 ? EDDY_RT_MULTI_THREAD : EDDY_RT_CURRENT_THREAD,
-        .workers = (unsigned)threads,
-    };
-    int err = eddy_rt_new(&rt, &b);
-    if (err < 0) {
-        fprintf(stderr, "http_server: runtime: %s\n", eddy_strerror(err));
+    if (srv_setup(&s, &rt) < 0)
         return 1;
-    }
-    char flavor[64] = "current-thread runtime";
-    if (threads > 1)
-        snprintf(flavor, sizeof flavor, "multi-thread runtime (%ld workers)", threads);
     fprintf(stderr, "http_server: %s; a connection is a task: %zu B frame; %d KiB buffers borrowed "
             "while data flows; root %s\n",
-            flavor, sizeof(struct conn), (IN_SIZE + OUT_SIZE) / 1024, root_dir ? root_dir : "(none)");
+            s.flavor, sizeof(struct conn), (IN_SIZE + OUT_SIZE) / 1024, opt.root_dir ? opt.root_dir : "(none)");
 
-    struct root root = {.addr = addr, .sigfd = sigfd};
-    int status = 1;
-    err = eddy_block_on(rt, &root_vt, &root, &status);
-    if (err < 0)
-        fprintf(stderr, "http_server: block_on: %s\n", eddy_strerror(err));
-    if (root.sigfd >= 0)
-        close(root.sigfd);
+    int status = srv_run(&s, rt);
     eddy_rt_free(rt); /* drops the connections still open: each closes its socket */
     pools_free(&pools);
     if (opt.root_fd >= 0)
         close(opt.root_fd);
     fprintf(stderr, "http_server: %llu connections accepted, %llu refused with 503\n",
-            (unsigned long long)atomic_load(&n_accepted), (unsigned long long)atomic_load(&n_refused));
-    return err < 0 ? 1 : status;
+            s.accepted, (unsigned long long)atomic_load(&n_refused));
+    return status;
 }
