@@ -48,7 +48,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -56,10 +55,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "server_common.h"
 
 #define IN_INITIAL 16384
 #define OUT_INITIAL 16384
@@ -1808,182 +1807,34 @@ static eddy_poll sweeper_poll(struct sweeper *t, eddy_cx *cx, void *out)
 
 EDDY_CORO_VT_VOID(sweeper_vt, struct sweeper, sweeper_poll);
 
-/* ---- the listener ------------------------------------------------------------------ */
-
-static unsigned long long accepted, spawn_failed;
-
-struct listener {
-    eddy_coro co;
-    eddy_tcp_listener *l;
-    int fd;
-    eddy_accept acc;
-};
-
-static eddy_poll listener_poll(struct listener *t, eddy_cx *cx, int *out)
-{
-    EDDY_BEGIN(&t->co, cx);
-    for (;;) {
-        EDDY_AWAIT(&t->fd, eddy_accept, &t->acc, t->l, NULL);
-        if (t->fd < 0) {
-            *out = t->fd;
-            EDDY_RETURN();
-        }
-        accepted++;
-        struct conn init = {.fd = t->fd};
-        if (eddy_spawn_local(&conn_vt, &init, NULL) < 0) {
-            spawn_failed++;
-            close(t->fd);
-        }
-    }
-    EDDY_FINALLY();
-    EDDY_DONE();
-}
-
-EDDY_CORO_VT(listener_vt, struct listener, int, listener_poll);
-
-/* ---- the root ------------------------------------------------------------------------ */
-
-struct root {
-    eddy_coro co;
-    const char *addr;
-    int sigfd;
-    int rc, lrc;
-    int signo;
-    eddy_tcp_listener l;
-    eddy_io sig;
-    eddy_ready sig_ready;
-    eddy_join *jh, *sweep;
-};
-
-static bool signal_or_listener_end(struct root *r, eddy_cx *cx)
-{
-    if (eddy_ready_poll(&r->sig_ready, cx, &r->rc) == EDDY_READY) {
-        if (r->rc < 0)
-            return true;
-        struct signalfd_siginfo si;
-        ssize_t n = eddy_io_try_read(&r->sig, &si, sizeof si);
-        if (n == (ssize_t)sizeof si) {
-            r->signo = (int)si.ssi_signo;
-            return true;
-        }
-        if (n != -EAGAIN)
-            return true;
-        eddy_readable_init(&r->sig_ready, &r->sig);
-        if (eddy_ready_poll(&r->sig_ready, cx, &r->rc) == EDDY_READY)
-            return true;
-    }
-    return eddy_join_poll(r->jh, cx, &r->lrc) == EDDY_READY;
-}
-
-static eddy_poll root_poll(struct root *r, eddy_cx *cx, int *out)
-{
-    EDDY_BEGIN(&r->co, cx);
-    *out = 1;
-    r->rc = eddy_tcp_listen(&r->l, r->addr, NULL);
-    if (r->rc < 0) {
-        fprintf(stderr, "redis_server: listen on %s: %s\n", r->addr, eddy_strerror(r->rc));
-        EDDY_RETURN();
-    }
-    {
-        eddy_addr a;
-        char text[80] = "?";
-        if (eddy_tcp_listener_addr(&r->l, &a) == 0)
-            eddy_addr_format(&a, text, sizeof text);
-        printf("listening on %s\n", text);
-        fflush(stdout);
-    }
-    r->rc = eddy_io_open(&r->sig, r->sigfd, EDDY_IO_READ_ONLY);
-    if (r->rc < 0) {
-        fprintf(stderr, "redis_server: signalfd: %s\n", eddy_strerror(r->rc));
-        eddy_tcp_listener_close(&r->l);
-        EDDY_RETURN();
-    }
-    r->sigfd = -1;
-    {
-        struct sweeper sw = {.co = EDDY_CORO_INIT};
-        r->rc = eddy_spawn_local(&sweeper_vt, &sw, &r->sweep);
-    }
-    if (r->rc >= 0) {
-        struct listener init = {.l = &r->l};
-        r->rc = eddy_spawn_local(&listener_vt, &init, &r->jh);
-    }
-    if (r->rc < 0) {
-        fprintf(stderr, "redis_server: spawn: %s\n", eddy_strerror(r->rc));
-        if (r->sweep) {
-            eddy_join_abort(r->sweep);
-            eddy_join_detach(r->sweep);
-            r->sweep = NULL;
-        }
-        eddy_io_close(&r->sig);
-        eddy_tcp_listener_close(&r->l);
-        EDDY_RETURN();
-    }
-    eddy_readable_init(&r->sig_ready, &r->sig);
-    EDDY_WAIT_UNTIL(signal_or_listener_end(r, cx));
-    eddy_ready_drop(&r->sig_ready);
-    if (r->signo) {
-        fprintf(stderr, "redis_server: %s: shutting down\n", strsignal(r->signo));
-        *out = 0;
-    } else if (eddy_join_is_finished(r->jh)) {
-        fprintf(stderr, "redis_server: accept: %s\n", eddy_strerror(r->lrc));
-    } else {
-        fprintf(stderr, "redis_server: signalfd failed: shutting down\n");
-    }
-    eddy_join_abort(r->sweep);
-    eddy_join_detach(r->sweep);
-    r->sweep = NULL;
-    eddy_join_abort(r->jh);
-    EDDY_AWAIT_POLL(NULL, eddy_join, r->jh);
-    eddy_join_detach(r->jh);
-    r->jh = NULL;
-    eddy_tcp_listener_close(&r->l);
-    eddy_io_close(&r->sig);
-    EDDY_FINALLY();
-    EDDY_DONE();
-}
-
-EDDY_CORO_VT(root_vt, struct root, int, root_poll);
-
 /* ---- main ------------------------------------------------------------------------------ */
 
-static void usage(void)
+/* The listener's on_accept (server_common.h): a connection task for fd. */
+static int conn_spawn(int fd)
 {
-    fprintf(stderr, "usage: redis_server --port P [--threads N] [--addr A] [--max-output BYTES]\n");
-    exit(2);
+    struct conn init = {.fd = fd};
+    return eddy_spawn_local(&conn_vt, &init, NULL);
 }
 
-static long long parse_num(const char *opt, const char *s, long long lo, long long hi)
+static bool redis_option(struct srv *s, const char *opt, const char *v)
 {
-    long long v;
-    if (!str2ll(s, strlen(s), &v) || v < lo || v > hi) {
-        fprintf(stderr, "redis_server: %s: expected a number in [%lld, %lld], got '%s'\n", opt, lo, hi, s);
-        exit(2);
-    }
-    return v;
+    if (strcmp(opt, "--max-output"))
+        return false;
+    max_output = (size_t)srv_num(s, opt, v, 1024, 1LL << 40);
+    return true;
 }
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1";
-    long long port = -1, threads = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (i + 1 >= argc)
-            usage();
-        const char *v = argv[++i];
-        if (!strcmp(a, "--port"))
-            port = parse_num(a, v, 0, 65535);
-        else if (!strcmp(a, "--threads"))
-            threads = parse_num(a, v, 1, 1024);
-        else if (!strcmp(a, "--addr"))
-            host = v;
-        else if (!strcmp(a, "--max-output"))
-            max_output = (size_t)parse_num(a, v, 1024, (long long)1 << 40);
-        else
-            usage();
-    }
-    if (port < 0)
-        usage();
+    static const struct sweeper sweeper = {.co = EDDY_CORO_INIT};
+    struct srv s = {
+        .name = "redis_server",
+        .usage = "usage: redis_server --port P [--threads N] [--addr A] [--max-output BYTES]\n",
+        .on_accept = conn_spawn,
+        .side_vt = &sweeper_vt, /* the expiry sweep, beside the listener */
+        .side_init = &sweeper,
+    };
+    srv_parse_args(&s, argc, argv, redis_option);
 
     if (getrandom(&hash_seed, sizeof hash_seed, 0) != (ssize_t)sizeof hash_seed)
         hash_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
@@ -1992,48 +1843,15 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sigfd < 0) {
-        perror("redis_server: signalfd");
-        return 1;
-    }
-
-    char addr[96];
-    snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%lld" : "%s:%lld", host, port);
-
     eddy_rt *rt;
-    eddy_rt_builder b = {
-        .flavor = threads > 1 ? EDDY_RT_MULTI_THREAD : EDDY_RT_CURRENT_THREAD,
-        .workers = (unsigned)threads,
-    };
-    int err = eddy_rt_new(&rt, &b);
-    if (err < 0) {
-        fprintf(stderr, "redis_server: runtime: %s\n", eddy_strerror(err));
+    if (srv_setup(&s, &rt) < 0)
         return 1;
-    }
-    struct root root = {.addr = addr, .sigfd = sigfd};
-    int status = 1;
-    err = eddy_block_on(rt, &root_vt, &root, &status);
-    if (err < 0)
-        fprintf(stderr, "redis_server: block_on: %s\n", eddy_strerror(err));
-    if (root.sigfd >= 0)
-        close(root.sigfd);
+    int status = srv_run(&s, rt);
     eddy_rt_free(rt); /* drops the connection tasks: each unsubscribes and closes */
     keyspace_free();
     reg_free();
     fprintf(stderr, "redis_server: %llu connections accepted (%llu refused: no memory), %zu subscribers "
             "disconnected for output over %zu bytes\n",
-            accepted, spawn_failed, atomic_load(&pubsub_kills), max_output);
-    return err < 0 ? 1 : status;
+            s.accepted, s.spawn_failed, atomic_load(&pubsub_kills), max_output);
+    return status;
 }
