@@ -2,6 +2,7 @@
  * broadcast channel for the room.
  *
  *     chat_server --port P [--threads N] [--addr A] [--max-line N] [--max-output BYTES]
+ *                 [--nick-timeout-ms N]
  *
  * Prints "listening on <addr>:<port>" once bound (--port 0 picks a free
  * port) and serves until SIGINT/SIGTERM.  --threads N > 1 asks for the
@@ -20,6 +21,10 @@
  *                      gets "* error: ..." and "* nickname?" again.
  *                      Accepted: "* welcome <nick> (<n> online)" to the
  *                      client, "* <nick> joined" to everyone else.
+ *                      No nickname accepted within --nick-timeout-ms of
+ *                      the connection (default 30000): "* error: no
+ *                      nickname within N ms, closing", then the server
+ *                      closes.
  *   a line of text     goes to everyone else as "<nick>: <text>", byte for
  *                      byte; never back to the sender.  Empty lines are
  *                      ignored.  A line starting with "//" is sent with one
@@ -38,6 +43,9 @@
  * line is ignored.
  *
  * Limits.
+ * - A client holds a connection, a task and its buffers before it has a
+ *   nickname, so it gets --nick-timeout-ms (default 30 s) to choose one;
+ *   failed attempts do not restart the clock.
  * - A line longer than --max-line bytes (default 1024, not counting the
  *   "\r\n") gets "* error: line too long (max N bytes), discarded" and is
  *   dropped whole, up to its "\n"; the connection stays.  At most
@@ -61,18 +69,19 @@
  *                      channel holds into the output buffer, write what
  *                      the socket takes, handle a bounded number of input
  *                      lines; then wait with eddy_select for the first of
- *                      {socket readable, a room message, socket writable
- *                      (only while output is pending), the close deadline
- *                      (only while closing)}.  Waiting on the room message
- *                      is what lets an idle client receive.  After 16
- *                      lines a task yields, so a flooding client takes its
- *                      turn like the others, and a reader runs again
- *                      before the ring (about 4 MiB: 3,883 messages with
- *                      the default --max-line, 256 at the most 65536)
- *                      wraps past it, unless more than ring/16 clients
- *                      (about 240 by default) flood at once: then readers
- *                      lag, and are dropped rather than miss messages
- *                      silently.
+ *                      {socket readable, a room message (only once
+ *                      joined), socket writable (only while output is
+ *                      pending), a deadline (the nickname's until one is
+ *                      accepted, the close deadline while closing)}.
+ *                      Waiting on the room message is what lets an idle
+ *                      client receive.  After 16 lines a task yields, so
+ *                      a flooding client takes its turn like the others,
+ *                      and a reader runs again before the ring (about
+ *                      4 MiB: 3,883 messages with the default --max-line,
+ *                      256 at the most 65536) wraps past it, unless more
+ *                      than ring/16 clients (about 240 by default) flood
+ *                      at once: then readers lag, and are dropped rather
+ *                      than miss messages silently.
  *
  * Messages travel through the channel inline (a fixed-size blob big enough
  * for the longest line), not as pointers: the broadcast ring overwrites a
@@ -137,11 +146,17 @@ static struct {
     size_t count;
     eddy_broadcast_tx *tx; /* shared by every connection (send is thread-safe) */
     size_t max_line, max_output;
+    unsigned long long nick_timeout_ms;
     size_t msg_max;   /* longest text of a message: "<nick>: <line>\n" */
     size_t elem_size; /* sizeof(struct msg) + msg_max, rounded up */
     atomic_ullong next_id;
     atomic_ullong joined, dropped_slow;
-} room = {.lk = PTHREAD_MUTEX_INITIALIZER, .max_line = 1024, .max_output = 64 * 1024};
+} room = {
+    .lk = PTHREAD_MUTEX_INITIALIZER,
+    .max_line = 1024,
+    .max_output = 64 * 1024,
+    .nick_timeout_ms = 30000,
+};
 
 static bool nick_eq(const char *a, const char *b)
 {
@@ -232,7 +247,7 @@ static void room_leave(struct member *m)
 
 /* ---- the connection task -------------------------------------------------- */
 
-enum { K_READ, K_RECV, K_WRITE, K_LINGER };
+enum { K_READ, K_RECV, K_WRITE, K_LINGER, K_NICK };
 
 struct conn {
     eddy_coro co;
@@ -259,9 +274,9 @@ struct conn {
     /* The wait: a select over up to three children. */
     eddy_ready rd, wr;
     eddy_broadcast_recv recv;
-    eddy_sleep linger;
-    eddy_instant linger_until;
-    int rd_rc, wr_rc, recv_rc, linger_rc;
+    eddy_sleep deadline; /* nick_until before joining, linger_until while closing */
+    eddy_instant nick_until, linger_until;
+    int rd_rc, wr_rc, recv_rc, deadline_rc;
     size_t nk, won;
     uint8_t kind[4];
     eddy_child kids[4];
@@ -380,6 +395,14 @@ static void begin_close(struct conn *c)
     c->closing = true;
     leave_room(c, true);
     c->linger_until = eddy_now() + CLOSE_LINGER;
+}
+
+/* No nickname accepted within --nick-timeout-ms: say so and close, as
+ * after /quit. */
+static bool nick_timeout(struct conn *c)
+{
+    begin_close(c);
+    return out_fmt(c, "* error: no nickname within %llu ms, closing\n", room.nick_timeout_ms);
 }
 
 /* Writes what the socket takes.  Returns false when the connection broke. */
@@ -619,6 +642,7 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
         EDDY_RETURN(); /* the cleanup closes c->fd */
     c->fd = -1;
     c->opened = true;
+    c->nick_until = eddy_now() + EDDY_MS(room.nick_timeout_ms);
     /* Lines are small and interactive: without this, Nagle holds a line
      * back until the previous one is acknowledged, and a delayed ACK makes
      * that 40 ms. */
@@ -645,6 +669,13 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
             break;
         if (c->closing && !out_pending(c))
             break;
+        if (!c->closing && !c->joined && eddy_now() >= c->nick_until) {
+            /* Checked here as well as in the wait below: a client that
+             * keeps sending may never let this task wait. */
+            if (!nick_timeout(c))
+                break;
+            continue; /* flush the error first */
+        }
         if (!c->closing) {
             int st = handle_input(c);
             if (st == IN_BROKEN)
@@ -676,10 +707,10 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
             c->kind[c->nk] = K_WRITE;
             c->kids[c->nk++] = EDDY_CHILD(&ready_vt, &c->wr, &c->wr_rc);
         }
-        if (c->closing) {
-            eddy_sleep_until_init(&c->linger, c->linger_until);
-            c->kind[c->nk] = K_LINGER;
-            c->kids[c->nk++] = EDDY_CHILD(&sleep_vt, &c->linger, &c->linger_rc);
+        if (c->closing || !c->joined) {
+            eddy_sleep_until_init(&c->deadline, c->closing ? c->linger_until : c->nick_until);
+            c->kind[c->nk] = c->closing ? K_LINGER : K_NICK;
+            c->kids[c->nk++] = EDDY_CHILD(&sleep_vt, &c->deadline, &c->deadline_rc);
         }
         EDDY_AWAIT(&c->won, eddy_select, &c->sel, c->kids, c->nk);
         if (c->kind[c->won] == K_RECV) {
@@ -687,6 +718,9 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
                 break;
         } else if (c->kind[c->won] == K_LINGER) {
             break; /* the client did not take its last output in time */
+        } else if (c->kind[c->won] == K_NICK) {
+            if (!nick_timeout(c))
+                break;
         } else if ((c->kind[c->won] == K_READ ? c->rd_rc : c->wr_rc) < 0) {
             break;
         }
@@ -728,6 +762,8 @@ static bool chat_option(struct srv *s, const char *opt, const char *v)
         room.max_line = (size_t)srv_num(s, opt, v, 1, 65536);
     else if (!strcmp(opt, "--max-output"))
         room.max_output = (size_t)srv_num(s, opt, v, 1024, 1LL << 30);
+    else if (!strcmp(opt, "--nick-timeout-ms"))
+        room.nick_timeout_ms = (unsigned long long)srv_num(s, opt, v, 1, 86400000);
     else
         return false;
     return true;
@@ -737,7 +773,8 @@ int main(int argc, char **argv)
 {
     struct srv s = {
         .name = "chat_server",
-        .usage = "usage: chat_server --port P [--threads N] [--addr A] [--max-line N] [--max-output BYTES]\n",
+        .usage = "usage: chat_server --port P [--threads N] [--addr A] [--max-line N] [--max-output BYTES]\n"
+                 "                   [--nick-timeout-ms N]\n",
         .on_accept = conn_spawn,
     };
     srv_parse_args(&s, argc, argv, chat_option);
