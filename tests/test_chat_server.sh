@@ -5,7 +5,10 @@
 # three ways to leave (quit, close, reset), a reader that stops reading
 # while another client floods the room (it is dropped, the others miss
 # nothing), and a 100-client room.  Then SIGTERM: the server must exit 0
-# (under sanitizers that includes no leak and no race report).
+# (under sanitizers that includes no leak and no race report).  Last,
+# --nick-timeout-ms: clients that do not choose a nickname in time (silent,
+# an unterminated line, only invalid ones) are told and closed, not before
+# the timeout, while a client that joined stays.
 # eddy-test-timeout: 120
 # eddy-test-labels: example net
 set -euo pipefail
@@ -361,6 +364,61 @@ def slow_reader():
           f" the others received all of them")
 
 
+def nick_timeout(ms):
+    want = f"* error: no nickname within {ms} ms, closing"
+    j = Client("joined")
+    j.join("j")
+    start = time.monotonic()  # before the others connect: their clocks start later
+    silent = Client("silent")  # never sends a byte
+    partial = Client("partial")  # an unterminated line is no nickname
+    silent.expect("* nickname?")
+    partial.expect("* nickname?")
+    partial.send("ali")
+    for c in (silent, partial):
+        c.expect(want)
+        c.expect_eof()
+    took = time.monotonic() - start
+    if took < ms / 1000:
+        raise Fail(f"closed after {took * 1000:.0f} ms, before the {ms} ms timeout")
+    # j connected before the others, so its own deadline has passed too.
+    j.send("/who\n")
+    j.expect("* online (1): j")
+
+    # Failed attempts do not restart the clock: a client that answers every
+    # "* nickname?" at once with an invalid nickname (a round trip takes far
+    # less than the timeout) is still closed.
+    b = Client("invalid")
+    deadline = time.monotonic() + WAIT + ms / 1000
+    attempts = 0
+    b.expect("* nickname?")
+    while True:
+        if time.monotonic() > deadline:
+            raise Fail(f"invalid: still open after {attempts} attempts")
+        b.send("no way\n")
+        attempts += 1
+        got = b.line()
+        if got == want.encode():
+            break
+        if got != b"* error: a nickname is 1 to 32 characters of A-Z a-z 0-9 _ -":
+            raise Fail(f"invalid: got {got[:200]!r}")
+        got = b.line()
+        if got == want.encode():
+            break
+        if got != b"* nickname?":
+            raise Fail(f"invalid: expected '* nickname?', got {got[:200]!r}")
+    # Attempts sent before the error line was written may still be unread:
+    # the close may then be a reset, which is the end of the stream too.
+    deadline = time.monotonic() + WAIT
+    while not b.eof:
+        if not b.fill(deadline):
+            raise Fail("invalid: the server did not close the connection")
+    j.send("/who\n")
+    j.expect("* online (1): j")
+    j.close()
+    print(f"ok: nickname timeout of {ms} ms: silent, partial and invalid ({attempts} attempts) clients closed"
+          f" after {took * 1000:.0f} ms; the joined one stays")
+
+
 def big_room(n, rounds):
     cl = []
     for i in range(n):
@@ -425,6 +483,8 @@ try:
         slow_reader()
     elif MODE == "room":
         big_room(int(sys.argv[4]), int(sys.argv[5]))
+    elif MODE == "nick_timeout":
+        nick_timeout(int(sys.argv[4]))
     elif MODE == "smoke":
         x, y = Client("x"), Client("y")
         x.join("x")
@@ -450,5 +510,12 @@ stop_server
 # today): the same room must work there.
 start_server --port 0 --threads 2
 run_clients "$port" smoke
+stop_server
+
+# A short --nick-timeout-ms: the clients that never choose a nickname are
+# closed after it (the default is 30 s).
+nick_ms=$((300 * scale))
+start_server --port 0 --nick-timeout-ms "$nick_ms"
+run_clients "$port" nick_timeout "$nick_ms"
 stop_server
 echo "ok: chat_server"
