@@ -14,10 +14,12 @@
  * PUBLISH SUBSCRIBE UNSUBSCRIBE QUIT COMMAND CONFIG GET; replies and error
  * texts as Redis 7.0 gives them.
  *
- * The shape is echo_server's: a task per connection.  A connection reads
- * into its own buffer, parses every complete command in place (arguments
- * are offsets into the buffer: nothing is copied or allocated per request),
- * appends every reply to one output buffer, and writes that once per batch.
+ * The shape is echo_server's: a task per connection, and the root and
+ * listener tasks of server_common.h, with the expiry sweep as the root's
+ * side task.  A connection reads into its own buffer, parses every
+ * complete command in place (arguments are offsets into the buffer:
+ * nothing is copied or allocated per request), appends every reply to one
+ * output buffer, and writes that once per batch.
  * The parser is resumable: a command split over many reads is not parsed
  * again from its start, and no buffer is sized from a length the client
  * merely announced (a "$536870912" header allocates nothing; the buffer
