@@ -6,14 +6,8 @@
 #   pin_setup               PIN_SERVER / PIN_LOAD arrays and pin_note:
 #                           server on CPU 0, load generator on CPU 1
 #                           (taskset), unless NO_PIN=1 or one CPU
-#   cpu_ns PID              CPU time of all the process's live threads, ns:
-#                           the sum of /proc/PID/task/*/schedstat's first
-#                           field (time on a CPU, nanosecond resolution);
-#                           where there is no schedstat, utime + stime from
-#                           /proc/PID/stat (clock ticks, 10 ms) in ns.  A
-#                           thread that exits takes its schedstat time with
-#                           it: for servers whose threads live as long as
-#                           they do (all of bench/http.sh's and redis.sh's)
+#   cpu_ns PID              CPU time of the process, ns: all its threads,
+#                           those that exited too (see below)
 #   cpu_ticks PID           utime + stime of all the process's threads
 #   HZ                      clock ticks per second
 #   rss_kib PID             VmRSS of the process, KiB
@@ -47,12 +41,33 @@ pin_setup() {
 # parentheses, may hold spaces) is cut first.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 HZ=$(getconf CLK_TCK)
+# cpu_ns reads the process's CPU-time clock (clock_getcpuclockid(3): its id
+# is ((~pid) << 3) | CPUCLOCK_SCHED, which perl's Time::HiRes can read):
+# the scheduler's nanosecond count over every thread, those that exited
+# included.  Both matter: the 100 Hz ticks of /proc/PID/stat are too coarse
+# for 1-2 s runs compared to within 5 %, and the sum of the live threads'
+# /proc/PID/task/*/schedstat loses the time of a thread when it exits (all
+# of tpc_echo_server's connection threads do, at the end of every run).
+# Without perl: that schedstat sum (ns; right for servers whose threads live
+# as long as they do, which is all of them but tpc), and without schedstat,
+# utime + stime (clock ticks) in ns.
+if perl -MTime::HiRes=clock_gettime -e 'use integer; my $c = ((-$$ - 1) << 3) | 2; no integer; exit !(clock_gettime($c) > 0)' 2>/dev/null; then
+    CPU_HOW=clock
+elif [ -r "/proc/$$/schedstat" ]; then
+    CPU_HOW=schedstat
+else
+    CPU_HOW=ticks
+fi
 cpu_ns() {
-    if [ -r "/proc/$1/schedstat" ]; then
-        cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
-    else
-        awk -v t="$(cpu_ticks "$1")" -v hz="$HZ" 'BEGIN { printf "%.0f\n", t * 1e9 / hz }'
-    fi
+    case $CPU_HOW in
+        clock)
+            perl -MTime::HiRes=clock_gettime -e 'use integer; my $c = ((-$ARGV[0] - 1) << 3) | 2; no integer;
+                my $t = clock_gettime($c); $t >= 0 or exit 1; printf "%.0f\n", $t * 1e9' "$1" ;;
+        schedstat)
+            cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }' ;;
+        *)
+            awk -v t="$(cpu_ticks "$1")" -v hz="$HZ" 'BEGIN { printf "%.0f\n", t * 1e9 / hz }' ;;
+    esac
 }
 
 rss_kib() { awk '$1 == "VmRSS:" { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status"; }
