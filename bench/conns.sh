@@ -76,7 +76,7 @@ for s in ${CONNS_SERVERS:-$ALL_SERVERS}; do
 done
 [ ${#SLIST[@]} -gt 0 ] || { echo "conns.sh: no server to run" >&2; exit 2; }
 
-pin_setup
+pin_setup "load generator"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/eddy-conns.XXXXXX")
 SPID="" CPID=""
 cleanup() {
