@@ -13,6 +13,11 @@
 #                           names the load generator in pin_note
 #   run_limit SECONDS       RUN_LIMIT: the timeout(1) prefix that bounds a
 #                           run (empty when there is no timeout)
+#   echo_servers            BIN, ARGS, PEER_OF, ALL_SERVERS and PEERS for the
+#                           echo servers (bench/echo.sh, bench/conns.sh)
+#   peer_skipped NAME       prints why peer NAME cannot run (its last build
+#                           in PEERS/status failed, or its binary is missing)
+#                           and returns 0; 1 if it can run or is no peer
 #   skip_all REASON         nothing can run: says so, writes "SKIP_WHAT
 #                           workload skipped: REASON" to TABLE_OUT when set,
 #                           exits 0
@@ -94,6 +99,38 @@ pin_setup() { # name of the load generator
 run_limit() { # seconds
     RUN_LIMIT=(timeout -k 2 "$1")
     command -v timeout >/dev/null 2>&1 || RUN_LIMIT=()
+}
+
+# The echo servers: eddy's example, the hand-written references in bench/,
+# and the peers bench/peers/build.sh builds (Tokio, Go, libuv).
+echo_servers() {
+    PEERS=$BUILD/peers
+    declare -gA BIN=(
+        [eddy]=$BUILD/examples/echo_server [eddy-mt]=$BUILD/examples/echo_server
+        [epoll]=$BUILD/bench/epoll_echo_server [tpc]=$BUILD/bench/tpc_echo_server
+        [tokio-ct]=$PEERS/tokio_echo_server [tokio-mt]=$PEERS/tokio_echo_server
+        [go]=$PEERS/go_echo_server [libuv]=$PEERS/uv_echo_server
+    )
+    declare -gA ARGS=(
+        [eddy]="" [eddy-mt]="--threads 2" [epoll]="" [tpc]=""
+        [tokio-ct]="--threads 1" [tokio-mt]="--threads 2" [go]="--threads 1" [libuv]=""
+    )
+    declare -gA PEER_OF=([tokio-ct]=tokio [tokio-mt]=tokio [go]=go [libuv]=libuv)
+    ALL_SERVERS="eddy eddy-mt epoll tpc tokio-ct tokio-mt go libuv"
+}
+
+# A peer whose last build did not succeed is not run, even if an older
+# binary is there: it would be stale.
+peer_skipped() { # name
+    local peer=${PEER_OF[$1]:-} why
+    [ -n "$peer" ] || return 1
+    if [ -f "$PEERS/status" ] &&
+        ! awk -v p="$peer" '$1 == p && $2 == "built" { f = 1 } END { exit !f }' "$PEERS/status"; then
+        why=$(awk -v p="$peer" '$1 == p { $1 = $2 = ""; sub(/^ +/, ""); print }' "$PEERS/status")
+    elif [ -x "${BIN[$1]}" ]; then
+        return 1
+    fi
+    echo "${why:-not built (bench/peers/build.sh builds it)}"
 }
 
 skip_all() { # reason: nothing can run; say so (and in the table), exit 0
@@ -205,7 +242,7 @@ measure() { # name what cmd...
     local pid=${PID[$1]} what=$2 c0 c1
     shift 2
     if ! kill -0 "$pid" 2>/dev/null; then
-        echo "   FAILED: $what: the server is gone" >&2
+        echo "   FAILED: $what: the server is gone: $(tail -n 3 "$TMP/$1.err" 2>/dev/null)" >&2
         return 1
     fi
     c0=$(cpu_ns "$pid")
@@ -296,13 +333,13 @@ wait_line() { # file pid -> port
 order_of() { # rep names...
     local rep=$1 i j t n
     shift
-    local names=("$@") out=()
+    local names=("$@") order=()
     n=${#names[@]}
-    for ((i = 0; i < n; i++)); do out+=("${names[$(((i + rep - 1) % n))]}"); done
+    for ((i = 0; i < n; i++)); do order+=("${names[$(((i + rep - 1) % n))]}"); done
     if [ $((rep % 2)) -eq 0 ]; then
-        for ((i = 0, j = n - 1; i < j; i++, j--)); do t=${out[i]}; out[i]=${out[j]}; out[j]=$t; done
+        for ((i = 0, j = n - 1; i < j; i++, j--)); do t=${order[i]}; order[i]=${order[j]}; order[j]=$t; done
     fi
-    echo "${out[@]}"
+    echo "${order[@]}"
 }
 
 median_of() { # file workload server column
