@@ -47,18 +47,10 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((max + 64)) ]; then
     exit 2
 fi
 
-SLIST=()
+# shellcheck disable=SC2317  # called through select_servers
+missing() { notes+=("$1: skipped: ${BIN[$1]} not built"); }
 notes=()
-for s in ${CONNS_SERVERS:-$ALL_SERVERS}; do
-    [ -n "${BIN[$s]:-}" ] || { echo "conns.sh: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
-    if why=$(peer_skipped "$s"); then
-        notes+=("$s: skipped: $why")
-    elif [ -x "${BIN[$s]}" ]; then
-        SLIST+=("$s")
-    else
-        notes+=("$s: skipped: ${BIN[$s]} not built")
-    fi
-done
+select_servers "${CONNS_SERVERS:-$ALL_SERVERS}" missing
 [ ${#SLIST[@]} -gt 0 ] || { echo "conns.sh: no server to run" >&2; exit 2; }
 
 pin_setup "load generator"

@@ -88,19 +88,10 @@ label_of() { # server name as the table shows it: peers with their version
 
 # Which servers: the eddy programs must be there; a peer that was not built
 # is skipped with the reason bench/peers/build.sh gave.
-SLIST=()
-skipped_notes=()
-for s in ${SERVERS:-$ALL_SERVERS}; do
-    [ -n "${BIN[$s]:-}" ] || { echo "echo.sh: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
-    if why=$(peer_skipped "$s"); then
-        skipped_notes+=("$s: skipped: $why")
-    elif [ -x "${BIN[$s]}" ]; then
-        SLIST+=("$s")
-    else
-        echo "echo.sh: ${BIN[$s]} not built; run 'make bench' first" >&2
-        exit 2
-    fi
-done
+# shellcheck disable=SC2317  # called through select_servers
+missing() { echo "echo.sh: ${BIN[$1]} not built; run 'make bench' first" >&2; exit 2; }
+notes=()
+select_servers "${SERVERS:-$ALL_SERVERS}" missing
 [ -x "$LOADGEN" ] || { echo "echo.sh: $LOADGEN not built; run 'make bench' first" >&2; exit 2; }
 
 pin_setup loadgen
@@ -125,7 +116,7 @@ echo "   $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
 echo "   $pin_note"
 echo "   $REPS runs x ${DURATION} s (+${WARMUP} s warmup) per server and workload, interleaved"
 echo "   servers: $(servers_line)"
-for n in "${skipped_notes[@]}"; do echo "   $n"; done
+for n in "${notes[@]}"; do echo "   $n"; done
 echo
 
 RESULTS=$TMP/results
@@ -235,5 +226,5 @@ if [ ${#verdict[@]} -gt 0 ]; then
     echo >>"$TABLE"
     for v in "${verdict[@]}"; do echo "$v" >>"$TABLE"; done
 fi
-for n in "${skipped_notes[@]}"; do echo "$n" >>"$TABLE"; done
+for n in "${notes[@]}"; do echo "$n" >>"$TABLE"; done
 finish_table "$TABLE" "${ECHO_TABLE:-}"

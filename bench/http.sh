@@ -61,7 +61,7 @@ else
     REPS=${REPS:-3}; DURATION=${DURATION:-2}; WARMUP_RUN=${WARMUP_RUN:-1}
 fi
 CONNS=${CONNS:-100}
-LOG=$BUILD/bench-http.log   # every wrk output of the run
+RUN_LOG=$BUILD/bench-http.log   # every wrk output of the run
 DEPTH=${DEPTH:-16}
 WRK=${WRK:-wrk}
 EDDY_HTTP=${EDDY_HTTP_SERVER:-$BUILD/examples/http_server}
@@ -86,20 +86,16 @@ versions() {
     echo "nginx ${v:-?}, $("$WRK" -v 2>&1 | head -n 1 | awk '{ print $1, $2 }')"
 }
 
-SLIST=()
+# shellcheck disable=SC2317  # called through select_servers
+missing() { # name
+    case $1 in
+        eddy | eddy-mt) notes+=("$1: eddy http_server not built: skipped (${BIN[$1]}; examples/http_server.c lands in issue 7)") ;;
+        nginx) notes+=("nginx: not found at $NGINX: skipped (apt-get install nginx-light, or NGINX=path)") ;;
+        *) notes+=("$1: ${BIN[$1]} not built: skipped (run 'make bench')") ;;
+    esac
+}
 notes=()
-for s in ${HTTP_SERVERS:-$ALL_SERVERS}; do
-    [ -n "${BIN[$s]:-}" ] || { echo "http.sh: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
-    if [ -x "${BIN[$s]}" ]; then
-        SLIST+=("$s")
-    else
-        case $s in
-            eddy | eddy-mt) notes+=("$s: eddy http_server not built: skipped (${BIN[$s]}; examples/http_server.c lands in issue 7)") ;;
-            nginx) notes+=("nginx: not found at $NGINX: skipped (apt-get install nginx-light, or NGINX=path)") ;;
-            *) notes+=("$s: ${BIN[$s]} not built: skipped (run 'make bench')") ;;
-        esac
-    fi
-done
+select_servers "${HTTP_SERVERS:-$ALL_SERVERS}" missing
 [ ${#SLIST[@]} -gt 0 ] || skip_all "no server to run (${notes[*]})"
 
 pin_setup "load generator"
@@ -213,7 +209,7 @@ echo "   wrk -t1 -c$CONNS --latency; plain: 1 request in flight per connection, 
 echo "   $REPS rounds x ${DURATION} s per server and workload, interleaved$([ "$WARMUP_RUN" = 1 ] && echo ', after one 1 s warm-up run each')"
 echo "   servers: $(servers_line)"
 for n in "${notes[@]}"; do echo "   $n"; done
-echo "   every wrk output: $LOG"
+echo "   every wrk output: $RUN_LOG"
 echo
 
 if [ "$WARMUP_RUN" = 1 ]; then
@@ -221,14 +217,13 @@ if [ "$WARMUP_RUN" = 1 ]; then
 fi
 
 RESULTS=$TMP/results
-: >"$LOG"
+: >"$RUN_LOG"
 : >"$RESULTS"
 failed=0
 mapfile -t RUNS < <(run_plan rounds)
 for run in "${RUNS[@]}"; do
     read -r rep wl s <<<"$run"
     measure "$s" "$wl $s run $rep" run_wrk "$s" "$wl" "$DURATION" || { failed=1; continue; }
-    printf -- '-- %s %s run %d\n%s\n' "$wl" "$s" "$rep" "$OUT" >>"$LOG"
     read -r rps p50 p99 reqs errs bad tmo <<<"$(parse_wrk <<<"$OUT")"
     # A request unanswered for 10 s on a starved machine is noted; more
     # than 1% of them, an error or a wrong answer fail the run.

@@ -18,6 +18,12 @@
 #   peer_skipped NAME       prints why peer NAME cannot run (its last build
 #                           in PEERS/status failed, or its binary is missing)
 #                           and returns 0; 1 if it can run or is no peer
+#   select_servers NAMES MISSING
+#                           SLIST: those of NAMES (one string) that can run;
+#                           "NAME: skipped: why" in notes for a peer that
+#                           cannot, MISSING NAME (notes it, or exits) for
+#                           another whose binary is not there; exits 2 on a
+#                           name BIN does not know
 #   skip_all REASON         nothing can run: says so, writes "SKIP_WHAT
 #                           workload skipped: REASON" to TABLE_OUT when set,
 #                           exits 0
@@ -52,8 +58,9 @@
 #   measure NAME WHAT CMD...
 #                           runs CMD (output in OUT, exit code in RC) and
 #                           the server NAME's CPU time over it in CPU_NS;
-#                           1 with "FAILED: WHAT: the server is gone" if it
-#                           is not running
+#                           appends "-- WHAT" and the output to RUN_LOG when
+#                           set; 1 with "FAILED: WHAT: the server is gone"
+#                           if it is not running
 #   per_op NS N             NS / N, rounded; 0 if N is 0
 #   cpu_ns PID              CPU time of the process, ns: all its threads,
 #                           those that exited too (see below)
@@ -79,6 +86,7 @@
 #                           with $failed
 
 ME=${0##*/}
+RUN_LOG=""   # measure's log, when the caller sets it
 
 is_quick() { [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; }
 
@@ -121,6 +129,7 @@ echo_servers() {
 
 # A peer whose last build did not succeed is not run, even if an older
 # binary is there: it would be stale.
+declare -A PEER_OF=()
 peer_skipped() { # name
     local peer=${PEER_OF[$1]:-} why
     [ -n "$peer" ] || return 1
@@ -131,6 +140,21 @@ peer_skipped() { # name
         return 1
     fi
     echo "${why:-not built (bench/peers/build.sh builds it)}"
+}
+
+select_servers() { # names missing
+    local s why
+    SLIST=()
+    for s in $1; do
+        [ -n "${BIN[$s]:-}" ] || { echo "$ME: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
+        if why=$(peer_skipped "$s"); then
+            notes+=("$s: skipped: $why")
+        elif [ -x "${BIN[$s]}" ]; then
+            SLIST+=("$s")
+        else
+            "$2" "$s"
+        fi
+    done
 }
 
 skip_all() { # reason: nothing can run; say so (and in the table), exit 0
@@ -250,6 +274,7 @@ measure() { # name what cmd...
     OUT=$("$@") || RC=$?
     c1=$(cpu_ns "$pid" 2>/dev/null || echo "$c0")
     CPU_NS=$((c1 - c0))
+    if [ -n "${RUN_LOG:-}" ]; then printf -- '-- %s\n%s\n' "$what" "$OUT" >>"$RUN_LOG"; fi
 }
 
 per_op() { awk -v d="$1" -v n="$2" 'BEGIN { printf "%.0f", n ? d / n : 0 }'; }

@@ -53,7 +53,7 @@ REDIS_SERVER=${REDIS_SERVER:-$(command -v redis-server 2>/dev/null || echo /usr/
 REDIS_BENCHMARK=${REDIS_BENCHMARK:-$(command -v redis-benchmark 2>/dev/null || echo /usr/bin/redis-benchmark)}
 WORKLOADS=(set get "set-P$DEPTH" "get-P$DEPTH")
 GOAL_REF=redis
-LOG=$BUILD/bench-redis.log
+RUN_LOG=$BUILD/bench-redis.log
 
 declare -A BIN=(
     [eddy]=${EDDY_REDIS_SERVER:-$BUILD/examples/redis_server} [eddy-mt]=${EDDY_REDIS_SERVER:-$BUILD/examples/redis_server} [redis]=$REDIS_SERVER
@@ -67,19 +67,15 @@ versions() {
     echo "redis-server $("$REDIS_SERVER" --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/\1/p'), redis-benchmark from redis-tools"
 }
 
-SLIST=()
+# shellcheck disable=SC2317  # called through select_servers
+missing() { # name
+    case $1 in
+        eddy | eddy-mt) notes+=("$1: eddy redis_server not built: skipped (${BIN[$1]}; examples/redis_server.c lands in issue 7)") ;;
+        *) notes+=("redis: redis-server not found: skipped (apt-get install redis-server, or REDIS_SERVER=path)") ;;
+    esac
+}
 notes=()
-for s in ${REDIS_SERVERS:-$ALL_SERVERS}; do
-    [ -n "${BIN[$s]:-}" ] || { echo "redis.sh: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
-    if [ -x "${BIN[$s]}" ]; then
-        SLIST+=("$s")
-    else
-        case $s in
-            eddy | eddy-mt) notes+=("$s: eddy redis_server not built: skipped (${BIN[$s]}; examples/redis_server.c lands in issue 7)") ;;
-            *) notes+=("redis: redis-server not found: skipped (apt-get install redis-server, or REDIS_SERVER=path)") ;;
-        esac
-    fi
-done
+select_servers "${REDIS_SERVERS:-$ALL_SERVERS}" missing
 [ ${#SLIST[@]} -gt 0 ] || skip_all "no server to run (${notes[*]})"
 
 pin_setup "load generator"
@@ -134,18 +130,17 @@ echo "   $pin_note"
 echo "   redis-benchmark -c $CLIENTS -t set / -t get, -n $NPLAIN; with -P $DEPTH: -n $NPIPE; $REPS rounds, interleaved"
 echo "   servers: $(servers_line)"
 for n in "${notes[@]}"; do echo "   $n"; done
-echo "   every redis-benchmark output: $LOG"
+echo "   every redis-benchmark output: $RUN_LOG"
 echo
 
 RESULTS=$TMP/results
 : >"$RESULTS"
-: >"$LOG"
+: >"$RUN_LOG"
 failed=0
 mapfile -t RUNS < <(run_plan rounds)
 for run in "${RUNS[@]}"; do
     read -r rep wl s <<<"$run"
     measure "$s" "$wl $s run $rep" run_bench "$s" "$wl" || { failed=1; continue; }
-    printf -- '-- %s %s run %d\n%s\n' "$wl" "$s" "$rep" "$OUT" >>"$LOG"
     # "SET","rps","avg","min","p50","p95","p99","max" (ms)
     line=$(tr -d '"' <<<"$OUT" | awk -F, -v t="${wl%%-*}" 'toupper(t) == $1 { print $2, $5 * 1000, $7 * 1000 }')
     if [ "$RC" -ne 0 ] || [ -z "$line" ] || grep -qiE '^(error|.*err:)' <<<"$OUT"; then
