@@ -14,7 +14,7 @@
 #   run_limit SECONDS       RUN_LIMIT: the timeout(1) prefix that bounds a
 #                           run (empty when there is no timeout)
 #   echo_servers            BIN, ARGS, PEER_OF, ALL_SERVERS and PEERS for the
-#                           echo servers (bench/echo.sh, bench/conns.sh)
+#                           echo servers of BUILD (bench/echo.sh, conns.sh)
 #   peer_skipped NAME       prints why peer NAME cannot run (its last build
 #                           in PEERS/status failed, or its binary is missing)
 #                           and returns 0; 1 if it can run or is no peer
@@ -63,7 +63,8 @@
 #                           if it is not running
 #   per_op NS N             NS / N, rounded; 0 if N is 0
 #   cpu_ns PID              CPU time of the process, ns: all its threads,
-#                           those that exited too (see below)
+#                           those that exited too (see below); CPU_HOW says
+#                           how it reads it: clock, schedstat or ticks
 #   cpu_ticks PID           utime + stime of all the process's threads
 #   HZ                      clock ticks per second
 #   rss_kib PID             VmRSS of the process, KiB
