@@ -34,23 +34,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 BUILD=${EDDY_BUILD_DIR:-build/release}
-PEERS=$BUILD/peers
 read -r -a STAGES <<<"${STAGES:-1000 5000 10000}"
 SETTLE=${SETTLE:-0.3}
 IDLE=$BUILD/bench/idle_conns
-
-declare -A BIN=(
-    [eddy]=$BUILD/examples/echo_server [eddy-mt]=$BUILD/examples/echo_server
-    [epoll]=$BUILD/bench/epoll_echo_server [tpc]=$BUILD/bench/tpc_echo_server
-    [tokio-ct]=$PEERS/tokio_echo_server [tokio-mt]=$PEERS/tokio_echo_server
-    [go]=$PEERS/go_echo_server [libuv]=$PEERS/uv_echo_server
-)
-declare -A ARGS=(
-    [eddy]="" [eddy-mt]="--threads 2" [epoll]="" [tpc]=""
-    [tokio-ct]="--threads 1" [tokio-mt]="--threads 2" [go]="--threads 1" [libuv]=""
-)
-declare -A PEER_OF=([tokio-ct]=tokio [tokio-mt]=tokio [go]=go [libuv]=libuv)
-ALL_SERVERS="eddy eddy-mt epoll tpc tokio-ct tokio-mt go libuv"
+echo_servers
 
 [ -x "$IDLE" ] || { echo "conns.sh: $IDLE not built; run 'make bench' first" >&2; exit 2; }
 ulimit -S -n "$(ulimit -H -n)" 2>/dev/null || true
@@ -60,31 +47,14 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((max + 64)) ]; then
     exit 2
 fi
 
-SLIST=()
+# shellcheck disable=SC2317  # called through select_servers
+missing() { notes+=("$1: skipped: ${BIN[$1]} not built"); }
 notes=()
-for s in ${CONNS_SERVERS:-$ALL_SERVERS}; do
-    [ -n "${BIN[$s]:-}" ] || { echo "conns.sh: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
-    peer=${PEER_OF[$s]:-}
-    if [ -n "$peer" ] && [ -f "$PEERS/status" ] &&
-        ! awk -v p="$peer" '$1 == p && $2 == "built" { f = 1 } END { exit !f }' "$PEERS/status"; then
-        notes+=("$s: skipped: $(awk -v p="$peer" '$1 == p { $1 = $2 = ""; sub(/^ +/, ""); print }' "$PEERS/status")")
-    elif [ -x "${BIN[$s]}" ]; then
-        SLIST+=("$s")
-    else
-        notes+=("$s: skipped: ${BIN[$s]} not built")
-    fi
-done
+select_servers "${CONNS_SERVERS:-$ALL_SERVERS}" missing
 [ ${#SLIST[@]} -gt 0 ] || { echo "conns.sh: no server to run" >&2; exit 2; }
 
-pin_setup
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eddy-conns.XXXXXX")
-SPID="" CPID=""
-cleanup() {
-    if [ -n "$CPID" ]; then kill -TERM "$CPID" 2>/dev/null || true; wait "$CPID" 2>/dev/null || true; fi
-    if [ -n "$SPID" ]; then kill -TERM "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+pin_setup "load generator"
+bench_tmp conns   # PID: the server and idle_conns while they run
 
 echo "== memory per idle connection: $(date -u +%Y-%m-%dT%H:%M:%SZ), stages ${STAGES[*]}, $pin_note"
 for n in "${notes[@]}"; do echo "   $n"; done
@@ -97,33 +67,27 @@ failed=0
 stages_csv=$(IFS=,; echo "${STAGES[*]}")
 for s in "${SLIST[@]}"; do
     t0=$(date +%s.%N)
-    # shellcheck disable=SC2086
-    "${PIN_SERVER[@]}" "${BIN[$s]}" ${ARGS[$s]} --port 0 --addr 127.0.0.1 >"$TMP/$s.out" 2>"$TMP/$s.err" &
-    SPID=$!
-    if ! port=$(wait_line "$TMP/$s.out" "$SPID") || [ -z "$port" ]; then
-        echo "   FAILED: $s did not start: $(tail -n 3 "$TMP/$s.err")" >&2
+    if ! start_server "$s" --addr 127.0.0.1; then
         failed=1
-        kill -TERM "$SPID" 2>/dev/null || true
-        wait "$SPID" 2>/dev/null || true
-        SPID=""
+        stop_server "$s"
         continue
     fi
     sleep "$SETTLE"
-    r0=$(rss_kib "$SPID")
+    r0=$(rss_kib "${PID[$s]}")
     echo "$s $r0" >>"$BASE_RSS"
     line="   $(printf '%-8s' "$s") RSS $r0 KiB before;"
     # idle_conns reads a line per stage from the fifo, writes READY lines.
     mkfifo "$TMP/in.$s"
-    "${PIN_LOAD[@]}" "$IDLE" --port "$port" --stages "$stages_csv" --hold 60 --connect-timeout 30 \
+    "${PIN_LOAD[@]}" "$IDLE" --port "${PORT[$s]}" --stages "$stages_csv" --hold 60 --connect-timeout 30 \
         <"$TMP/in.$s" >"$TMP/ic.$s" 2>"$TMP/ic.$s.err" &
-    CPID=$!
+    PID[idle]=$!
     exec 7>"$TMP/in.$s"
     ok=1
     for n in "${STAGES[@]}"; do
         got=0
         for _ in $(seq 1200); do # up to 60 s per stage
             if grep -q "^READY conns=$n " "$TMP/ic.$s"; then got=1; break; fi
-            kill -0 "$CPID" 2>/dev/null || break
+            kill -0 "${PID[idle]}" 2>/dev/null || break
             sleep 0.05
         done
         if [ "$got" != 1 ]; then
@@ -132,17 +96,15 @@ for s in "${SLIST[@]}"; do
             break
         fi
         sleep "$SETTLE"
-        r=$(rss_kib "$SPID")
+        r=$(rss_kib "${PID[$s]}")
         echo "$s $n $((r - r0))" >>"$DATA"
         line+=" +$((r - r0)) KiB at $n"
         echo next >&7 || true
     done
     exec 7>&-
-    wait "$CPID" 2>/dev/null || { [ "$ok" = 1 ] && echo "   FAILED: $s: $(cat "$TMP/ic.$s.err" "$TMP/ic.$s" | tail -n 2)" >&2; ok=0; }
-    CPID=""
-    kill -TERM "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
-    SPID=""
+    wait "${PID[idle]}" 2>/dev/null || { [ "$ok" = 1 ] && echo "   FAILED: $s: $(cat "$TMP/ic.$s.err" "$TMP/ic.$s" | tail -n 2)" >&2; ok=0; }
+    unset 'PID[idle]'
+    stop_server "$s"
     [ "$ok" = 1 ] || failed=1
     echo "$line ($(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s)"
 done
@@ -180,8 +142,5 @@ TABLE=$TMP/table
     fi
     for n in "${notes[@]}"; do echo "$n"; done
 } >"$TABLE"
-echo
-cat "$TABLE"
-if [ -n "${CONNS_TABLE:-}" ]; then cp "$TABLE" "$CONNS_TABLE"; fi
 if [ -n "${CONNS_DATA:-}" ]; then cp "$DATA" "$CONNS_DATA"; fi
-exit "$failed"
+finish_table "$TABLE" "${CONNS_TABLE:-}"

@@ -24,9 +24,11 @@
 # 1000 at a time, and every server raises RLIMIT_NOFILE to its hard limit,
 # as this script does for them)
 # Printed per server and workload: medians of messages/s, p50 and p99
-# round-trip latency, and the server's CPU time per message (utime+stime of
-# all its threads, from /proc/PID/stat before and after each run, over every
-# message of the run); and the ratios to eddy: the median of the per-round
+# round-trip latency, and the server's CPU time per message (the CPU time of
+# all its threads in ns, exited ones included, bench/lib.sh's cpu_ns, before
+# and after each run, over every message of the run: not the 10 ms ticks of
+# /proc/PID/stat, too coarse for 1-2 s runs whose CPU per message is
+# compared to within 5 %); and the ratios to eddy: the median of the per-round
 # ratios (a server's run against eddy's run of the same round).  eddy's
 # goal against epoll (throughput >= 1.0x, CPU per message <= 1.05x) is
 # checked at the end.
@@ -54,11 +56,12 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 BUILD=${EDDY_BUILD_DIR:-build/release}
-PEERS=$BUILD/peers
 # Many short interleaved runs beat a few long ones on a shared machine:
 # a burst of noise spoils one run, and the median drops it.
-if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
+if is_quick; then
     REPS=${REPS:-3}; DURATION=${DURATION:-0.5}; WARMUP=${WARMUP:-0.2}
     NO_SYSCALLS=${NO_SYSCALLS:-1}
 else
@@ -68,18 +71,7 @@ read -r -a WORKLOADS <<<"${WORKLOADS:-rr1:100:1:64 pipe:64:16:64}"
 BASE=eddy   # ratios are to this server
 REF=epoll   # eddy's goal is stated against this one
 
-declare -A BIN=(
-    [eddy]=$BUILD/examples/echo_server [eddy-mt]=$BUILD/examples/echo_server
-    [epoll]=$BUILD/bench/epoll_echo_server [tpc]=$BUILD/bench/tpc_echo_server
-    [tokio-ct]=$PEERS/tokio_echo_server [tokio-mt]=$PEERS/tokio_echo_server
-    [go]=$PEERS/go_echo_server [libuv]=$PEERS/uv_echo_server
-)
-declare -A ARGS=(
-    [eddy]="" [eddy-mt]="--threads 2" [epoll]="" [tpc]=""
-    [tokio-ct]="--threads 1" [tokio-mt]="--threads 2" [go]="--threads 1" [libuv]=""
-)
-declare -A PEER_OF=([tokio-ct]=tokio [tokio-mt]=tokio [go]=go [libuv]=libuv)
-ALL_SERVERS="eddy eddy-mt epoll tpc tokio-ct tokio-mt go libuv"
+echo_servers
 LOADGEN=$BUILD/bench/loadgen
 declare -A VER=()
 if [ -f "$PEERS/versions" ]; then
@@ -96,154 +88,61 @@ label_of() { # server name as the table shows it: peers with their version
 
 # Which servers: the eddy programs must be there; a peer that was not built
 # is skipped with the reason bench/peers/build.sh gave.
-SERVERS_IN=${SERVERS:-$ALL_SERVERS}
-SERVERS=""
-skipped_notes=()
-for s in $SERVERS_IN; do
-    [ -n "${BIN[$s]:-}" ] || { echo "echo.sh: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
-    peer=${PEER_OF[$s]:-}
-    if [ -n "$peer" ] && [ -f "$PEERS/status" ] &&
-        ! awk -v p="$peer" '$1 == p && $2 == "built" { f = 1 } END { exit !f }' "$PEERS/status"; then
-        ok=0    # the last build of this peer did not succeed: do not run a stale binary
-    else
-        ok=1
-    fi
-    if [ "$ok" = 1 ] && [ -x "${BIN[$s]}" ]; then
-        SERVERS+="${SERVERS:+ }$s"
-    elif [ -n "$peer" ]; then
-        why=$(awk -v p="${PEER_OF[$s]}" '$1 == p && $2 == "skipped" { $1 = $2 = ""; sub(/^ +/, ""); print }' \
-            "$PEERS/status" 2>/dev/null)
-        skipped_notes+=("$s: skipped: ${why:-not built (bench/peers/build.sh builds it)}")
-    else
-        echo "echo.sh: ${BIN[$s]} not built; run 'make bench' first" >&2
-        exit 2
-    fi
-done
+# shellcheck disable=SC2317  # called through select_servers
+missing() { echo "echo.sh: ${BIN[$1]} not built; run 'make bench' first" >&2; exit 2; }
+notes=()
+select_servers "${SERVERS:-$ALL_SERVERS}" missing
 [ -x "$LOADGEN" ] || { echo "echo.sh: $LOADGEN not built; run 'make bench' first" >&2; exit 2; }
-read -r -a SLIST <<<"$SERVERS"
-NS=${#SLIST[@]}
 
-# Pinning: server on CPU 0, load generator on CPU 1, when there are two.
-PIN_SERVER=() PIN_LOAD=()
-ncpu=$(nproc 2>/dev/null || echo 1)
-if [ -z "${NO_PIN:-}" ] && command -v taskset >/dev/null 2>&1 && [ "$ncpu" -ge 2 ]; then
-    PIN_SERVER=(taskset -c 0) PIN_LOAD=(taskset -c 1)
-    pin_note="server pinned to CPU 0 (all its threads), loadgen to CPU 1 (taskset)"
-else
-    pin_note="no pinning (taskset missing, NO_PIN set, or a single CPU)"
-fi
+pin_setup loadgen
 # A run can never hang the script: loadgen bounds itself (connect timeout,
 # warmup + duration, 3 s drain); this is the belt to those braces.
-RUN_LIMIT=(timeout -k 2 90)
+run_limit 90
 CONNECT_TIMEOUT=${CONNECT_TIMEOUT:-20}
 # Many connections need many descriptors: the soft limit up to the hard one
 # (for loadgen and the servers, which inherit it).
 ulimit -S -n "$(ulimit -H -n)" 2>/dev/null || true
-command -v timeout >/dev/null 2>&1 || RUN_LIMIT=()
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eddy-echo.XXXXXX")
-declare -A PID=() PORT=()
-cleanup() {
-    local s
-    for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
-    for s in "${!PID[@]}"; do wait "${PID[$s]}" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-start_server() { # name
-    local s=$1 i
-    # shellcheck disable=SC2086
-    "${PIN_SERVER[@]}" "${BIN[$s]}" ${ARGS[$s]} --port 0 --addr 127.0.0.1 >"$TMP/$s.out" 2>"$TMP/$s.err" &
-    PID[$s]=$!
-    for i in $(seq 200); do
-        if grep -q '^listening on ' "$TMP/$s.out" 2>/dev/null; then
-            PORT[$s]=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/$s.out" | head -1)
-            return 0
-        fi
-        kill -0 "${PID[$s]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "echo.sh: $s did not start:" >&2
-    cat "$TMP/$s.err" >&2
-    exit 1
-}
-
-# utime + stime of a process (all its threads), in clock ticks (fields 14
-# and 15 of /proc/PID/stat; the command name is skipped first, it may hold
-# spaces).
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-HZ=$(getconf CLK_TCK)
+bench_tmp echo
 
 field() { # key, RESULT line
     sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
 }
 
-for s in "${SLIST[@]}"; do start_server "$s"; done
+for s in "${SLIST[@]}"; do start_server "$s" --addr 127.0.0.1 || exit 1; done
 
-echo "== echo benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $ncpu CPUs, $(uname -sr)"
+echo "== echo benchmark: $(stamp)"
 echo "   $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
 echo "   $pin_note"
 echo "   $REPS runs x ${DURATION} s (+${WARMUP} s warmup) per server and workload, interleaved"
-echo "   servers: $(for s in "${SLIST[@]}"; do printf '%s=%s%s ' "$s" "${BIN[$s]##*/}" "${ARGS[$s]:+ ${ARGS[$s]}}"; done)"
-for n in "${skipped_notes[@]}"; do echo "   $n"; done
+echo "   servers: $(servers_line)"
+for n in "${notes[@]}"; do echo "   $n"; done
 echo
 
 RESULTS=$TMP/results
 : >"$RESULTS"
 failed=0
-for wl in "${WORKLOADS[@]}"; do
+mapfile -t RUNS < <(run_plan workloads)
+for run in "${RUNS[@]}"; do
+    read -r rep wl s <<<"$run"
     IFS=: read -r name conns inflight size <<<"$wl"
-    for rep in $(seq "$REPS"); do
-        # Round rep: rotate the order by rep, and reverse every other round.
-        order=()
-        for ((i = 0; i < NS; i++)); do order+=("${SLIST[$(((i + rep - 1) % NS))]}"); done
-        if [ $((rep % 2)) -eq 0 ]; then
-            for ((i = 0, j = NS - 1; i < j; i++, j--)); do t=${order[i]}; order[i]=${order[j]}; order[j]=$t; done
-        fi
-        for s in "${order[@]}"; do
-            pid=${PID[$s]}
-            if ! kill -0 "$pid" 2>/dev/null; then
-                echo "   FAILED: $name $s run $rep: the server is gone: $(tail -n 3 "$TMP/$s.err")" >&2
-                failed=1
-                continue
-            fi
-            c0=$(cpu_ticks "$pid")
-            rc=0
-            out=$("${RUN_LIMIT[@]}" "${PIN_LOAD[@]}" "$LOADGEN" --quiet --port "${PORT[$s]}" --conns "$conns" \
-                --inflight "$inflight" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
-                --connect-timeout "$CONNECT_TIMEOUT" --verify) || rc=$?
-            c1=$(cpu_ticks "$pid" 2>/dev/null || echo "$c0")
-            line=$(grep '^RESULT ' <<<"$out" || true)
-            if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
-                echo "   FAILED: $name $s run $rep (loadgen exit $rc): $out" >&2
-                failed=1
-                continue
-            fi
-            total=$(field total_msgs "$line")
-            ns=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v n="$total" 'BEGIN { printf "%.0f", n ? d * 1e9 / hz / n : 0 }')
-            mps=$(field msgs_per_s "$line")
-            p50=$(field p50_us "$line")
-            p99=$(field p99_us "$line")
-            printf '   %-5s %-8s run %d: %9s msg/s  p50 %7s us  p99 %7s us  cpu %5s ns/msg\n' \
-                "$name" "$s" "$rep" "$mps" "$p50" "$p99" "$ns"
-            echo "$name $s $rep $mps $p50 $p99 $ns" >>"$RESULTS"
-        done
-    done
+    measure "$s" "$name $s run $rep" "${RUN_LIMIT[@]}" "${PIN_LOAD[@]}" "$LOADGEN" --quiet --port "${PORT[$s]}" \
+        --conns "$conns" --inflight "$inflight" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
+        --connect-timeout "$CONNECT_TIMEOUT" --verify || { failed=1; continue; }
+    line=$(grep '^RESULT ' <<<"$OUT" || true)
+    if [ "$RC" -ne 0 ] || [ -z "$line" ]; then
+        echo "   FAILED: $name $s run $rep (loadgen exit $RC): $OUT" >&2
+        failed=1
+        continue
+    fi
+    ns=$(per_op "$CPU_NS" "$(field total_msgs "$line")")
+    mps=$(field msgs_per_s "$line")
+    p50=$(field p50_us "$line")
+    p99=$(field p99_us "$line")
+    printf '   %-5s %-8s run %d: %9s msg/s  p50 %7s us  p99 %7s us  cpu %5s ns/msg\n' \
+        "$name" "$s" "$rep" "$mps" "$p50" "$p99" "$ns"
+    echo "$name $s $rep $mps $p50 $p99 $ns" >>"$RESULTS"
 done
-
-median() { # workload server column
-    awk -v w="$1" -v s="$2" -v c="$3" '$1 == w && $2 == s { print $c }' "$RESULTS" | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-# The median over rounds of (server / base in the same round): each pair ran
-# in the same round, so drift of a shared machine mostly cancels out.
-pratio() { # workload server column base
-    awk -v w="$1" -v s="$2" -v c="$3" -v b="$4" '
-        $1 == w && $2 == s { a[$3] = $c } $1 == w && $2 == b { r[$3] = $c }
-        END { for (k in a) if ((k in r) && r[k] > 0) print a[k] / r[k] }' "$RESULTS" | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else printf "%.2f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # ---- syscalls per message (one extra, untimed run each) ----
 SYSCALLS=$TMP/syscalls
@@ -297,14 +196,14 @@ for wl in "${WORKLOADS[@]}"; do
     IFS=: read -r name conns inflight size <<<"$wl"
     label="$name ($conns conns x $inflight x ${size} B)"
     for s in "${SLIST[@]}"; do
-        m=$(median "$name" "$s" 4)
-        p50=$(median "$name" "$s" 5)
-        p99=$(median "$name" "$s" 6)
-        c=$(median "$name" "$s" 7)
-        rm_=$(pratio "$name" "$s" 4 "$BASE")
-        r50=$(pratio "$name" "$s" 5 "$BASE")
-        r99=$(pratio "$name" "$s" 6 "$BASE")
-        rc_=$(pratio "$name" "$s" 7 "$BASE")
+        m=$(median_of "$RESULTS" "$name" "$s" 4)
+        p50=$(median_of "$RESULTS" "$name" "$s" 5)
+        p99=$(median_of "$RESULTS" "$name" "$s" 6)
+        c=$(median_of "$RESULTS" "$name" "$s" 7)
+        rm_=$(ratio_of "$RESULTS" "$name" "$s" 4 "$BASE")
+        r50=$(ratio_of "$RESULTS" "$name" "$s" 5 "$BASE")
+        r99=$(ratio_of "$RESULTS" "$name" "$s" 6 "$BASE")
+        rc_=$(ratio_of "$RESULTS" "$name" "$s" 7 "$BASE")
         sc="-"
         if [ "$(sys_of "$name" "$s" 3)" != "-" ]; then
             sc="$(sys_of "$name" "$s" 3) ($(sys_of "$name" "$s" 4), $(sys_of "$name" "$s" 5), $(sys_of "$name" "$s" 6))"
@@ -315,10 +214,11 @@ for wl in "${WORKLOADS[@]}"; do
             echo "$name $conns $inflight $size $s $m $p50 $p99 $c $rm_ $rc_" >>"$ECHO_DATA"
         fi
     done
-    if [[ " $SERVERS " == *" $BASE "* && " $SERVERS " == *" $REF "* ]]; then
-        tr=$(pratio "$name" "$BASE" 4 "$REF")
-        cr=$(pratio "$name" "$BASE" 7 "$REF")
-        ok=$(awk -v t="$tr" -v c="$cr" 'BEGIN { print (t != "-" && c != "-" && t >= 1.0 && c <= 1.05) ? "met" : "MISSED" }')
+    if has_server "$BASE" && has_server "$REF"; then
+        tr=$(ratio_of "$RESULTS" "$name" "$BASE" 4 "$REF")
+        cr=$(ratio_of "$RESULTS" "$name" "$BASE" 7 "$REF")
+        ok=MISSED
+        [ "$(meets "$tr" '>=' 1.0)$(meets "$cr" '<=' 1.05)" = metmet ] && ok=met
         verdict+=("$name: eddy/epoll throughput ${tr}x (goal >= 1.0), CPU per message ${cr}x (goal <= 1.05): $ok")
     fi
 done
@@ -326,8 +226,5 @@ if [ ${#verdict[@]} -gt 0 ]; then
     echo >>"$TABLE"
     for v in "${verdict[@]}"; do echo "$v" >>"$TABLE"; done
 fi
-for n in "${skipped_notes[@]}"; do echo "$n" >>"$TABLE"; done
-echo
-cat "$TABLE"
-if [ -n "${ECHO_TABLE:-}" ]; then cp "$TABLE" "$ECHO_TABLE"; fi
-exit "$failed"
+for n in "${notes[@]}"; do echo "$n" >>"$TABLE"; done
+finish_table "$TABLE" "${ECHO_TABLE:-}"

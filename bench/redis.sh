@@ -18,9 +18,8 @@
 # REPS rounds, in each every server and workload once, in an order that
 # rotates every round and runs backwards every other round.  Per run:
 # requests/s, p50 and p99 latency (redis-benchmark --csv), and the server's
-# CPU per request (the CPU time of all its threads, /proc/PID/task/*/
-# schedstat in ns, bench/lib.sh's cpu_ns, before and after, over the run's
-# requests).  Printed: medians and ratios to eddy
+# CPU per request (the CPU time of all its threads in ns, bench/lib.sh's
+# cpu_ns, before and after, over the run's requests).  Printed: medians and ratios to eddy
 # (to redis-server while eddy's is not built), the median of the per-round
 # ratios; eddy's goal (>= 1.0x redis-server's requests/s) is checked.
 #
@@ -43,7 +42,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 BUILD=${EDDY_BUILD_DIR:-build/release}
-if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
+if is_quick; then
     REPS=${REPS:-3}; NPLAIN=${NPLAIN:-10000}; NPIPE=${NPIPE:-50000}
 else
     REPS=${REPS:-3}; NPLAIN=${NPLAIN:-50000}; NPIPE=${NPIPE:-300000}
@@ -53,9 +52,8 @@ DEPTH=${DEPTH:-16}
 REDIS_SERVER=${REDIS_SERVER:-$(command -v redis-server 2>/dev/null || echo /usr/bin/redis-server)}
 REDIS_BENCHMARK=${REDIS_BENCHMARK:-$(command -v redis-benchmark 2>/dev/null || echo /usr/bin/redis-benchmark)}
 WORKLOADS=(set get "set-P$DEPTH" "get-P$DEPTH")
-BASE=eddy
 GOAL_REF=redis
-LOG=$BUILD/bench-redis.log
+RUN_LOG=$BUILD/bench-redis.log
 
 declare -A BIN=(
     [eddy]=${EDDY_REDIS_SERVER:-$BUILD/examples/redis_server} [eddy-mt]=${EDDY_REDIS_SERVER:-$BUILD/examples/redis_server} [redis]=$REDIS_SERVER
@@ -63,86 +61,45 @@ declare -A BIN=(
 declare -A ARGS=([eddy]="" [eddy-mt]="--threads 2" [redis]="")
 ALL_SERVERS="eddy eddy-mt redis"
 
-TABLE_OUT=${REDIS_TABLE:-}
-skip_all() {
-    echo "redis.sh: skipped: $1"
-    if [ -n "$TABLE_OUT" ]; then echo "Redis workload skipped: $1" >"$TABLE_OUT"; fi
-    exit 0
-}
+TABLE_OUT=${REDIS_TABLE:-} SKIP_WHAT=Redis
 [ -x "$REDIS_BENCHMARK" ] || skip_all "redis-benchmark not found (apt-get install redis-tools)"
 versions() {
     echo "redis-server $("$REDIS_SERVER" --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/\1/p'), redis-benchmark from redis-tools"
 }
 
-SERVERS=""
+# shellcheck disable=SC2317  # called through select_servers
+missing() { # name
+    case $1 in
+        eddy | eddy-mt) notes+=("$1: eddy redis_server not built: skipped (${BIN[$1]}; examples/redis_server.c lands in issue 7)") ;;
+        *) notes+=("redis: redis-server not found: skipped (apt-get install redis-server, or REDIS_SERVER=path)") ;;
+    esac
+}
 notes=()
-for s in ${REDIS_SERVERS:-$ALL_SERVERS}; do
-    [ -n "${BIN[$s]:-}" ] || { echo "redis.sh: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2; }
-    if [ -x "${BIN[$s]}" ]; then
-        SERVERS+="${SERVERS:+ }$s"
-    else
-        case $s in
-            eddy | eddy-mt) notes+=("$s: eddy redis_server not built: skipped (${BIN[$s]}; examples/redis_server.c lands in issue 7)") ;;
-            *) notes+=("redis: redis-server not found: skipped (apt-get install redis-server, or REDIS_SERVER=path)") ;;
-        esac
-    fi
-done
-[ -n "$SERVERS" ] || skip_all "no server to run (${notes[*]})"
+select_servers "${REDIS_SERVERS:-$ALL_SERVERS}" missing
+[ ${#SLIST[@]} -gt 0 ] || skip_all "no server to run (${notes[*]})"
 
-pin_setup
-RUN_LIMIT=(timeout -k 2 120)
-command -v timeout >/dev/null 2>&1 || RUN_LIMIT=()
+pin_setup "load generator"
+run_limit 120
+bench_tmp redis
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eddy-redis.XXXXXX")
-declare -A PID=() PORT=()
-cleanup() {
-    local s
-    for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
-    for s in "${!PID[@]}"; do wait "${PID[$s]}" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-start_redis() {
-    local attempt port pid
+# shellcheck disable=SC2317  # called through start_at_port
+launch_redis() { # port
     mkdir -p "$TMP/redis"
-    for attempt in 1 2 3 4 5; do
-        port=$(random_port) || return 1
-        "${PIN_SERVER[@]}" "$REDIS_SERVER" --save '' --appendonly no --port "$port" --bind 127.0.0.1 \
-            --daemonize no --dir "$TMP/redis" --logfile "$TMP/redis/redis.log" \
-            >"$TMP/redis.out" 2>"$TMP/redis.err" &
-        pid=$!
-        if wait_listening "$pid" "$port"; then
-            PID[redis]=$pid PORT[redis]=$port
-            return 0
-        fi
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        echo "   redis-server did not start on port $port (attempt $attempt): $(tail -n 2 "$TMP/redis/redis.log" "$TMP/redis.err" 2>/dev/null | tr '\n' ' ')" >&2
-    done
-    return 1
+    "${PIN_SERVER[@]}" "$REDIS_SERVER" --save '' --appendonly no --port "$1" --bind 127.0.0.1 \
+        --daemonize no --dir "$TMP/redis" --logfile "$TMP/redis/redis.log" \
+        >"$TMP/redis.out" 2>"$TMP/redis.err" &
 }
 
-start_server() { # name
-    local s=$1 port pid
-    if [ "$s" = redis ]; then
-        start_redis
-        return
+# shellcheck disable=SC2317  # called through start_all
+start_one() { # name
+    if [ "$1" = redis ]; then
+        start_at_port redis redis-server launch_redis "$TMP/redis/redis.log" "$TMP/redis.err"
+    else
+        start_server "$1"
     fi
-    # shellcheck disable=SC2086
-    "${PIN_SERVER[@]}" "${BIN[$s]}" ${ARGS[$s]} --port 0 >"$TMP/$s.out" 2>"$TMP/$s.err" &
-    pid=$!
-    PID[$s]=$pid
-    if ! port=$(wait_line "$TMP/$s.out" "$pid") || [ -z "$port" ]; then
-        echo "redis.sh: $s did not start: $(tail -n 3 "$TMP/$s.err")" >&2
-        return 1
-    fi
-    if ! grep -qE '^listening on (127\.|\[::1\]|localhost)' "$TMP/$s.out"; then
-        echo "   note: $s $(head -n 1 "$TMP/$s.out") (not a loopback address; the client connects to 127.0.0.1)"
-    fi
-    PORT[$s]=$port
 }
 
+# shellcheck disable=SC2317  # called through start_all
 check_server() { # name: PING -> +PONG (bash's /dev/tcp, bounded)
     local out
     out=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "*1\r\n\$4\r\nPING\r\n" >&3 &&
@@ -152,79 +109,51 @@ check_server() { # name: PING -> +PONG (bash's /dev/tcp, bounded)
     return 1
 }
 
-run_bench() { # server workload
-    local s=$1 wl=$2 t=${2%%-*} n=$NPLAIN pipe=()
-    if [[ $wl == *-P* ]]; then
-        n=$NPIPE pipe=(-P "$DEPTH")
-    fi
-    echo "$n" >"$TMP/n"
-    "${RUN_LIMIT[@]}" "${PIN_LOAD[@]}" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "${PORT[$s]}" -c "$CLIENTS" -n "$n" \
-        -t "$t" "${pipe[@]}" --csv 2>&1
+requests_of() { # workload: its -n
+    if [[ $1 == *-P* ]]; then echo "$NPIPE"; else echo "$NPLAIN"; fi
 }
 
-read -r -a SLIST <<<"$SERVERS"
-started=()
-for s in "${SLIST[@]}"; do
-    if start_server "$s" && check_server "$s"; then
-        started+=("$s")
-    else
-        notes+=("$s: did not start or answer PING: left out")
-        if [ -n "${PID[$s]:-}" ]; then
-            kill -TERM "${PID[$s]}" 2>/dev/null || true
-            wait "${PID[$s]}" 2>/dev/null || true
-            unset "PID[$s]"
-        fi
-    fi
-done
-SLIST=("${started[@]}")
-[ ${#SLIST[@]} -gt 0 ] || skip_all "no server started (${notes[*]})"
-SERVERS="${SLIST[*]}"
-if [[ " $SERVERS " != *" $BASE "* ]]; then BASE=$GOAL_REF; fi
-if [[ " $SERVERS " != *" $BASE "* ]]; then BASE=${SLIST[0]}; fi
+# shellcheck disable=SC2317  # called through measure
+run_bench() { # server workload
+    local s=$1 wl=$2 pipe=()
+    [[ $wl == *-P* ]] && pipe=(-P "$DEPTH")
+    "${RUN_LIMIT[@]}" "${PIN_LOAD[@]}" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "${PORT[$s]}" -c "$CLIENTS" \
+        -n "$(requests_of "$wl")" -t "${wl%%-*}" "${pipe[@]}" --csv 2>&1
+}
 
-echo "== redis benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -sr); $(versions)"
+start_all start_one check_server "did not start or answer PING: left out"
+[ ${#SLIST[@]} -gt 0 ] || skip_all "no server started (${notes[*]})"
+pick_base eddy "$GOAL_REF"   # ratios are to eddy (to redis-server while eddy's is not built)
+
+echo "== redis benchmark: $(stamp); $(versions)"
 echo "   $pin_note"
 echo "   redis-benchmark -c $CLIENTS -t set / -t get, -n $NPLAIN; with -P $DEPTH: -n $NPIPE; $REPS rounds, interleaved"
-echo "   servers: $(for s in "${SLIST[@]}"; do printf '%s=%s%s(port %s) ' "$s" "${BIN[$s]##*/}" "${ARGS[$s]:+ ${ARGS[$s]} }" "${PORT[$s]}"; done)"
+echo "   servers: $(servers_line)"
 for n in "${notes[@]}"; do echo "   $n"; done
-echo "   every redis-benchmark output: $LOG"
+echo "   every redis-benchmark output: $RUN_LOG"
 echo
 
 RESULTS=$TMP/results
 : >"$RESULTS"
-: >"$LOG"
+: >"$RUN_LOG"
 failed=0
-for rep in $(seq "$REPS"); do
-    for wl in "${WORKLOADS[@]}"; do
-        read -r -a order <<<"$(order_of "$rep" "${SLIST[@]}")"
-        for s in "${order[@]}"; do
-            pid=${PID[$s]}
-            if ! kill -0 "$pid" 2>/dev/null; then
-                echo "   FAILED: $wl $s run $rep: the server is gone" >&2
-                failed=1
-                continue
-            fi
-            c0=$(cpu_ns "$pid")
-            rc=0
-            out=$(run_bench "$s" "$wl") || rc=$?
-            c1=$(cpu_ns "$pid" 2>/dev/null || echo "$c0")
-            n=$(cat "$TMP/n")
-            printf -- '-- %s %s run %d\n%s\n' "$wl" "$s" "$rep" "$out" >>"$LOG"
-            # "SET","rps","avg","min","p50","p95","p99","max" (ms)
-            line=$(tr -d '"' <<<"$out" | awk -F, -v t="${wl%%-*}" 'toupper(t) == $1 { print $2, $5 * 1000, $7 * 1000 }')
-            if [ "$rc" -ne 0 ] || [ -z "$line" ] || grep -qiE '^(error|.*err:)' <<<"$out"; then
-                echo "   FAILED: $wl $s run $rep (redis-benchmark exit $rc):" >&2
-                tail -n 4 <<<"$out" >&2
-                failed=1
-                continue
-            fi
-            read -r rps p50 p99 <<<"$line"
-            ns=$(awk -v d=$((c1 - c0)) -v n="$n" 'BEGIN { printf "%.0f", n ? d / n : 0 }')
-            printf '   %-7s %-8s run %d: %10s req/s  p50 %6s us  p99 %6s us  cpu %6s ns/req\n' \
-                "$wl" "$s" "$rep" "$rps" "$p50" "$p99" "$ns"
-            echo "$wl $s $rep $rps $p50 $p99 $ns" >>"$RESULTS"
-        done
-    done
+mapfile -t RUNS < <(run_plan rounds)
+for run in "${RUNS[@]}"; do
+    read -r rep wl s <<<"$run"
+    measure "$s" "$wl $s run $rep" run_bench "$s" "$wl" || { failed=1; continue; }
+    # "SET","rps","avg","min","p50","p95","p99","max" (ms)
+    line=$(tr -d '"' <<<"$OUT" | awk -F, -v t="${wl%%-*}" 'toupper(t) == $1 { print $2, $5 * 1000, $7 * 1000 }')
+    if [ "$RC" -ne 0 ] || [ -z "$line" ] || grep -qiE '^(error|.*err:)' <<<"$OUT"; then
+        echo "   FAILED: $wl $s run $rep (redis-benchmark exit $RC):" >&2
+        tail -n 4 <<<"$OUT" >&2
+        failed=1
+        continue
+    fi
+    read -r rps p50 p99 <<<"$line"
+    ns=$(per_op "$CPU_NS" "$(requests_of "$wl")")
+    printf '   %-7s %-8s run %d: %10s req/s  p50 %6s us  p99 %6s us  cpu %6s ns/req\n' \
+        "$wl" "$s" "$rep" "$rps" "$p50" "$p99" "$ns"
+    echo "$wl $s $rep $rps $p50 $p99 $ns" >>"$RESULTS"
 done
 
 TABLE=$TMP/table
@@ -239,27 +168,19 @@ TABLE=$TMP/table
 } >"$TABLE"
 for wl in "${WORKLOADS[@]}"; do
     for s in "${SLIST[@]}"; do
-        row="| $wl | $s |"
-        for col in 4 5 6 7; do
-            row+=" $(median_of "$RESULTS" "$wl" "$s" $col)$(fmt_ratio "$(ratio_of "$RESULTS" "$wl" "$s" $col "$BASE")") |"
-        done
-        echo "$row" >>"$TABLE"
+        echo "| $wl | $s |$(cells "$wl" "$s" 4 5 6 7)" >>"$TABLE"
     done
 done
 {
     echo
     for wl in "${WORKLOADS[@]}"; do
-        if [[ " $SERVERS " == *" eddy "* && " $SERVERS " == *" $GOAL_REF "* ]]; then
+        if has_server eddy && has_server "$GOAL_REF"; then
             r=$(ratio_of "$RESULTS" "$wl" eddy 4 "$GOAL_REF")
-            ok=$(awk -v r="$r" 'BEGIN { print (r != "-" && r >= 1.0) ? "met" : "MISSED" }')
-            echo "$wl: eddy/redis-server requests/s ${r}x (goal >= 1.0x): $ok"
+            echo "$wl: eddy/redis-server requests/s ${r}x (goal >= 1.0x): $(meets "$r" '>=' 1.0)"
         else
             echo "$wl: eddy/redis-server requests/s (goal >= 1.0x): pending: eddy's redis_server is not built (issue 7)"
         fi
     done
     for n in "${notes[@]}"; do echo "$n"; done
 } >>"$TABLE"
-echo
-cat "$TABLE"
-if [ -n "$TABLE_OUT" ]; then cp "$TABLE" "$TABLE_OUT"; fi
-exit "$failed"
+finish_table "$TABLE" "$TABLE_OUT"
