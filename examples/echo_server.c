@@ -39,14 +39,13 @@
  * the 1 KiB target and five times the borrowed design, for the same CPU
  * per message (within the noise); 16 KiB inline, what one read should be
  * able to take for bulk transfers, would cost seventy times as much.
- * Borrowing costs a list pop and push per burst of data.  On a current-thread runtime a
- * connection holds its buffer only from the readiness event to the read
- * that would block, so the pool stays at a few buffers however many
- * connections there are; only a connection whose peer does not read (the
- * write waits) keeps one longer.  The free-list is per thread
- * (_Thread_local), so a multi-thread runtime needs no lock: a buffer
- * borrowed on one worker and returned on another just changes lists.  At
- * most POOL_KEEP buffers are kept per thread; the rest go back to malloc.
+ * Borrowing costs a list pop and push per burst of data.  On a
+ * current-thread runtime a connection holds its buffer only from the
+ * readiness event to the read that would block, so the pool stays at a few
+ * buffers however many connections there are; only a connection whose peer
+ * does not read (the write waits) keeps one longer.  The pool is
+ * server_common.h's per-thread one: no lock on a multi-thread runtime, and
+ * a worker's buffers are freed when it exits.
  */
 #include <eddy.h>
 
@@ -58,51 +57,10 @@
 #include "server_common.h"
 
 #define BUF_SIZE 16384
-#define POOL_KEEP 64
+#define POOL_BUF 0 /* server_common.h's pool id for BUF_SIZE buffers */
 
-/* ---- the buffer pool --------------------------------------------------- */
-
-struct pool_buf {
-    struct pool_buf *next; /* the link lives in the free buffer itself */
-};
-
-static _Thread_local struct {
-    struct pool_buf *head;
-    unsigned count;
-} pool;
-
-static char *buf_borrow(void)
-{
-    struct pool_buf *b = pool.head;
-    if (b) {
-        pool.head = b->next;
-        pool.count--;
-        return (char *)b;
-    }
-    return malloc(BUF_SIZE);
-}
-
-static void buf_return(char *p)
-{
-    if (pool.count >= POOL_KEEP) {
-        free(p);
-        return;
-    }
-    struct pool_buf *b = (struct pool_buf *)(void *)p;
-    b->next = pool.head;
-    pool.head = b;
-    pool.count++;
-}
-
-static void pool_free(void)
-{
-    while (pool.head) {
-        struct pool_buf *b = pool.head;
-        pool.head = b->next;
-        free(b);
-    }
-    pool.count = 0;
-}
+static char *buf_borrow(void) { return srv_pool_get(POOL_BUF, BUF_SIZE); }
+static void buf_return(char *p) { srv_pool_put(POOL_BUF, p); }
 
 /* ---- the connection task ----------------------------------------------- */
 
@@ -200,7 +158,7 @@ int main(int argc, char **argv)
     int status = srv_run(&s, rt);
     eddy_rt_stats_get(rt, &st);
     eddy_rt_free(rt); /* drops the connection tasks still open: each closes its socket */
-    pool_free();
+    srv_pools_release();
     fprintf(stderr, "echo_server: %llu connections accepted (%llu refused: no memory for a task), %llu still open "
             "at exit, %llu task polls\n",
             s.accepted, s.spawn_failed, (unsigned long long)(st.alive), (unsigned long long)st.polls);

@@ -78,7 +78,6 @@
 #define CHUNK (60 * 1024)       /* one pread on the pool; the job block must stay under 64 KiB */
 #define LINGER_MS 2000
 #define LINGER_BYTES (4u * BODY_MAX)
-#define POOL_KEEP 64
 
 /* ---- options (read-only once the runtime runs) ------------------------ */
 
@@ -99,72 +98,12 @@ static struct {
 static atomic_long live_conns;
 static atomic_ullong n_refused;
 
-/* ---- per-thread buffer pools --------------------------------------------
- * Borrowed on one thread and returned on another is fine: the block just
- * changes lists.  A thread's lists are freed when it exits (the key's
- * destructor), so worker threads leak nothing. */
+/* ---- per-thread buffer pools (server_common.h) ------------------------- */
 
-struct pool_item {
-    struct pool_item *next;
+enum {
+    POOL_IO,   /* IN_SIZE + OUT_SIZE */
+    POOL_FILE, /* union file_job */
 };
-
-struct pool {
-    struct pool_item *head;
-    unsigned count;
-};
-
-struct pools {
-    struct pool io;   /* IN_SIZE + OUT_SIZE */
-    struct pool file; /* union file_job */
-    bool registered;
-};
-
-static _Thread_local struct pools pools;
-static pthread_key_t pools_key;
-
-static void pool_drain(struct pool *p)
-{
-    while (p->head) {
-        struct pool_item *b = p->head;
-        p->head = b->next;
-        free(b);
-    }
-    p->count = 0;
-}
-
-static void pools_free(void *arg)
-{
-    struct pools *ps = arg;
-    pool_drain(&ps->io);
-    pool_drain(&ps->file);
-}
-
-static void *pool_get(struct pool *p, size_t size)
-{
-    struct pool_item *b = p->head;
-    if (b) {
-        p->head = b->next;
-        p->count--;
-        return b;
-    }
-    if (!pools.registered) {
-        pools.registered = true;
-        pthread_setspecific(pools_key, &pools);
-    }
-    return malloc(size);
-}
-
-static void pool_put(struct pool *p, void *mem)
-{
-    if (p->count >= POOL_KEEP) {
-        free(mem);
-        return;
-    }
-    struct pool_item *b = mem;
-    b->next = p->head;
-    p->head = b;
-    p->count++;
-}
 
 /* ---- character classes ------------------------------------------------ */
 
@@ -835,12 +774,12 @@ static enum act process(struct conn *c)
                 }
             } else if (opt.root_fd < 0) {
                 emit_error(c, 404, keep, r.minor);
-            } else if (!(c->fj = pool_get(&pools.file, sizeof(union file_job)))) {
+            } else if (!(c->fj = srv_pool_get(POOL_FILE, sizeof(union file_job)))) {
                 emit_error(c, 503, keep, r.minor);
             } else {
                 int st = build_path(r.target, plen, c->fj->o.path, sizeof c->fj->o.path);
                 if (st) {
-                    pool_put(&pools.file, c->fj);
+                    srv_pool_put(POOL_FILE, c->fj);
                     c->fj = NULL;
                     emit_error(c, st, keep, r.minor);
                 } else {
@@ -937,7 +876,7 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
         }
         if (c->rc < 0)
             EDDY_RETURN();
-        if (!c->buf && !(c->buf = pool_get(&pools.io, IN_SIZE + OUT_SIZE)))
+        if (!c->buf && !(c->buf = srv_pool_get(POOL_IO, IN_SIZE + OUT_SIZE)))
             EDDY_RETURN();
         for (c->burst = 0;; c->burst++) {
             if (c->burst == 16) {
@@ -968,7 +907,7 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
                                &open_opts);
                     if (c->rc < 0 || c->fj->o.fd < 0) {
                         int e = c->rc < 0 ? 0 : c->fj->o.err;
-                        pool_put(&pools.file, c->fj);
+                        srv_pool_put(POOL_FILE, c->fj);
                         c->fj = NULL;
                         emit_error(c, (c->rc < 0 || e == EMFILE || e == ENFILE || e == ENOMEM) ? 503 : 404, c->keep,
                                    c->minor);
@@ -999,7 +938,7 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
                         }
                         close(c->ffd);
                         c->ffd = -1;
-                        pool_put(&pools.file, c->fj);
+                        srv_pool_put(POOL_FILE, c->fj);
                         c->fj = NULL;
                         c->act = c->keep ? ACT_FLUSH : ACT_CLOSE;
                     }
@@ -1034,7 +973,7 @@ static eddy_poll conn_poll(struct conn *c, eddy_cx *cx, void *out)
             c->deadline = eddy_now() + opt.idle_timeout_ns;
         }
         if (c->in_len == 0) {
-            pool_put(&pools.io, c->buf);
+            srv_pool_put(POOL_IO, c->buf);
             c->buf = NULL;
         }
     }
@@ -1079,9 +1018,9 @@ linger:
     if (c->ffd >= 0)
         close(c->ffd);
     if (c->fj)
-        pool_put(&pools.file, c->fj);
+        srv_pool_put(POOL_FILE, c->fj);
     if (c->buf)
-        pool_put(&pools.io, c->buf);
+        srv_pool_put(POOL_IO, c->buf);
     if (c->fd >= 0)
         close(c->fd);
     eddy_tcp_close(&c->sock);
@@ -1154,10 +1093,6 @@ int main(int argc, char **argv)
     };
     srv_parse_args(&s, argc, argv, http_option);
     init_tables();
-    if (pthread_key_create(&pools_key, pools_free) != 0) {
-        fprintf(stderr, "http_server: pthread_key_create failed\n");
-        return 1;
-    }
 
     if (opt.root_dir) {
         opt.root_fd = open(opt.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -1176,7 +1111,7 @@ int main(int argc, char **argv)
 
     int status = srv_run(&s, rt);
     eddy_rt_free(rt); /* drops the connections still open: each closes its socket */
-    pools_free(&pools);
+    srv_pools_release();
     if (opt.root_fd >= 0)
         close(opt.root_fd);
     fprintf(stderr, "http_server: %llu connections accepted, %llu refused with 503\n",

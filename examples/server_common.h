@@ -37,6 +37,7 @@
 #include <eddy.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,86 @@ struct srv {
     /* Counted by the listener, read once srv_run returned. */
     unsigned long long accepted, spawn_failed;
 };
+
+/* ---- per-thread block pools ----------------------------------------------
+ * A connection borrows its buffers only while data flows, so a few blocks
+ * per thread serve any number of connections.  Each thread keeps its own
+ * free lists (no lock on a multi-thread runtime: a block borrowed on one
+ * worker and returned on another just changes lists), at most SRV_POOL_KEEP
+ * blocks per list, the rest go back to malloc.  A thread's lists are freed
+ * when it exits (a pthread key's destructor: workers leak nothing); the
+ * main thread, whose keys are not destroyed when main returns, calls
+ * srv_pools_release.  Pool ids are the server's own small numbers, each
+ * used with one block size. */
+
+#define SRV_POOLS 4
+#define SRV_POOL_KEEP 64
+
+struct srv_pool_item {
+    struct srv_pool_item *next; /* the link lives in the free block itself */
+};
+
+static _Thread_local struct {
+    struct srv_pool_item *head[SRV_POOLS];
+    unsigned count[SRV_POOLS];
+    bool registered; /* the key's destructor will free this thread's lists */
+} srv_pools;
+
+static pthread_key_t srv_pools_key;
+static pthread_once_t srv_pools_once = PTHREAD_ONCE_INIT;
+
+static inline void srv_pools_free(void *arg)
+{
+    (void)arg; /* srv_pools of the exiting thread: still addressable here */
+    for (unsigned id = 0; id < SRV_POOLS; id++) {
+        while (srv_pools.head[id]) {
+            struct srv_pool_item *b = srv_pools.head[id];
+            srv_pools.head[id] = b->next;
+            free(b);
+        }
+        srv_pools.count[id] = 0;
+    }
+}
+
+static inline void srv_pools_key_create(void)
+{
+    if (pthread_key_create(&srv_pools_key, srv_pools_free) != 0)
+        srv_pools_key = (pthread_key_t)-1; /* no cleanup at exit: blocks stay until the process ends */
+}
+
+/* A block of size bytes from pool id, or NULL when out of memory. */
+static inline void *srv_pool_get(unsigned id, size_t size)
+{
+    struct srv_pool_item *b = srv_pools.head[id];
+    if (b) {
+        srv_pools.head[id] = b->next;
+        srv_pools.count[id]--;
+        return b;
+    }
+    if (!srv_pools.registered) {
+        srv_pools.registered = true;
+        pthread_once(&srv_pools_once, srv_pools_key_create);
+        if (srv_pools_key != (pthread_key_t)-1)
+            pthread_setspecific(srv_pools_key, &srv_pools);
+    }
+    return malloc(size);
+}
+
+/* Gives a block from srv_pool_get(id, ...) back, on any thread. */
+static inline void srv_pool_put(unsigned id, void *mem)
+{
+    if (srv_pools.count[id] >= SRV_POOL_KEEP) {
+        free(mem);
+        return;
+    }
+    struct srv_pool_item *b = mem;
+    b->next = srv_pools.head[id];
+    srv_pools.head[id] = b;
+    srv_pools.count[id]++;
+}
+
+/* Frees the calling thread's lists (the main thread, before it returns). */
+static inline void srv_pools_release(void) { srv_pools_free(NULL); }
 
 /* ---- options ------------------------------------------------------------ */
 

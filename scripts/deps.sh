@@ -26,7 +26,9 @@ DEPS_TEST=(curl wrk redis-tools redis-server python3)
 # built offline with cargo; Go; libuv), perf for syscall counts is optional,
 # gnuplot-nox draws bench/plot.sh's PNGs, util-linux has taskset.
 # nginx-light (1 worker) and redis-server are the HTTP and redis peers.
-DEPS_BENCH=(wrk libuv1-dev golang-go cargo librust-tokio-dev gnuplot-nox util-linux nginx-light redis-server redis-tools)
+# perl reads a process's CPU-time clock for bench/lib.sh's cpu_ns (threads
+# that exited included, which a thread-per-connection server needs).
+DEPS_BENCH=(wrk libuv1-dev golang-go cargo librust-tokio-dev gnuplot-nox util-linux nginx-light redis-server redis-tools perl)
 DEPS_MODELS=(spin)
 # clang's sanitizer runtime, for CC=clang with SANITIZE set (gcc's come with gcc).
 DEPS_CLANG_SANITIZE=(libclang-rt-@CLANG_MAJOR@-dev)
@@ -39,7 +41,7 @@ declare -A PKG_COMMAND=(
     [gcc]=gcc [clang]=clang [wrk]=wrk [golang-go]=go [spin]=spin
     [cargo]=cargo [gnuplot-nox]=gnuplot [util-linux]=taskset
     [curl]=curl [redis-tools]=redis-cli [redis-server]=redis-server [python3]=python3
-    [nginx-light]=nginx
+    [nginx-light]=nginx [perl]=perl
 )
 # ---------------------------------------------------------------------------
 

@@ -143,13 +143,12 @@ for name in "${servers[@]}"; do
     stop "$name" INT
     exec {conn}<&-
 
-    # The multi-thread runtime; SIGTERM with a connection open.  (No echo
-    # here: a buffer the echo server returns to a worker's pool, which is
-    # _Thread_local, is never freed when the worker exits, and
-    # LeakSanitizer would fail the run for it.)
+    # The multi-thread runtime; SIGTERM with a connection open.  The echo
+    # here also checks that a worker's buffer pool is freed when the worker
+    # exits (LeakSanitizer fails a sanitized run otherwise).
     start "$name" --port 0 --threads 2 --addr 127.0.0.1
     [[ "$addr" == "127.0.0.1:"[1-9]* ]] || fail "$name --threads 2: listening on '$addr'"
-    hold "$name"
+    hold "$name" echo
     stop "$name" TERM
     exec {conn}<&-
 
