@@ -81,6 +81,8 @@
 #   ratio_of FILE W S COL B median over rounds of (S's COL / B's COL in the
 #                           same round), "-" if none
 #   fmt_ratio R             "(R x)" or "" when R is "-"
+#   ratio_spread FILE W S COL B
+#                           "N rounds, middle half LO-HI" of those ratios
 #   cells W S COL...        " median(ratio to BASE) |" per COL, from RESULTS
 #   meets V OP GOAL         "met" if V OP GOAL (OP: >= or <=), else "MISSED"
 #   finish_table TABLE OUT  prints TABLE, copies it to OUT when set, exits
@@ -380,6 +382,17 @@ ratio_of() { # file workload server column base
         $1 == w && $2 == s && $c != "-" { a[$3] = $c } $1 == w && $2 == b && $c != "-" { r[$3] = $c }
         END { for (k in a) if ((k in r) && r[k] > 0) print a[k] / r[k] }' "$1" | sort -g |
         awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else printf "%.2f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# How much the per-round ratios of ratio_of spread: "N rounds, middle half
+# LO-HI", or "-".  A goal decided at +-2 % needs this next to the median.
+ratio_spread() { # file workload server column base
+    awk -v w="$2" -v s="$3" -v c="$4" -v b="$5" '
+        $1 == w && $2 == s && $c != "-" { a[$3] = $c } $1 == w && $2 == b && $c != "-" { r[$3] = $c }
+        END { for (k in a) if ((k in r) && r[k] > 0) print a[k] / r[k] }' "$1" | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
+             lo = v[int((NR + 3) / 4)]; hi = v[int((3 * NR + 3) / 4)]
+             printf "%d rounds, middle half %.2f-%.2f\n", NR, lo, hi }'
 }
 
 fmt_ratio() { if [ "$1" = "-" ]; then echo ""; else echo " ($1x)"; fi; }
