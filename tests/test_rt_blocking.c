@@ -276,17 +276,21 @@ static void pipe_discard(void *p)
 
 static const eddy_blocking_opts pipe_opts = {.discard = pipe_discard};
 
-static int fds_open(void)
+/* Entries of a /proc/self directory (threads, descriptors). */
+static int proc_entries(const char *dir)
 {
-    DIR *d = opendir("/proc/self/fd");
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
         if (e->d_name[0] != '.')
             n++;
     closedir(d);
-    return n - 1; /* the directory's own descriptor */
+    return n;
 }
+
+static int fds_open(void) { return proc_entries("/proc/self/fd") - 1; /* the directory's own descriptor */ }
 
 /* in_size: the source block is only in_size bytes long (ASan reports a
  * copy of more); fn sees the inputs and fills the output tail. */
@@ -411,17 +415,7 @@ EDDY_CORO_VT(detach_root_vt, struct ex_root, int, detach_root_poll);
 
 static void *noop_thread(void *arg) { return arg; }
 
-static int threads_alive(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
+static int threads_alive(void) { return proc_entries("/proc/self/task"); }
 
 int main(void)
 {
