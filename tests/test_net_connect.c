@@ -15,9 +15,16 @@
  *     at once (exactly one hour of virtual time later).
  *  4. A pending connect dropped by hand (cancelled) closes its socket and
  *     releases every waker clone it took (counting waker back to 0).
- *  5. Bad input: an eddy_addr with no address gives -EINVAL. */
+ *  5. Bad input: an eddy_addr with no address gives -EINVAL.
+ *
+ * On the multi-thread runtime (the _mt variant) 3 is skipped: the paused
+ * clock needs the current-thread runtime (eddy_rt_new rejects start_paused
+ * there, which is checked instead).  In 4 the connect may complete, on the
+ * driver owner's worker, just as it is dropped: a wake in flight then
+ * releases the last clone a moment after the drop returned, which is
+ * waited for (bounded). */
 // eddy-test-timeout: 60
-// eddy-test-labels: net
+// eddy-test-labels: net flavors
 #include "net_util.h"
 
 #include <arpa/inet.h>
@@ -132,7 +139,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
                 CHECK_OK(eddy_tcp_close(&t->s));
             }
             eddy_waker_drop(&t->w);
-            CHECK_EQ(eddy_waker_counter_live(&t->wc), 0);
+            CHECK_EQ(nu_settle_live(&t->wc, 0), 0);
         }
     }
     CHECK_OK(eddy_tcp_listener_close(&t->l));
@@ -154,11 +161,17 @@ int main(void)
     nu_run(&root_vt, &g_root, &out, NULL, &st);
     CHECK_EQ(out, 0);
 
-    memset(&g_root, 0, sizeof g_root);
-    g_root.paused = true;
-    out = -1;
-    nu_run(&root_vt, &g_root, &out, &(eddy_rt_builder){.start_paused = true}, &st);
-    CHECK_EQ(out, 0);
+    if (test_is_mt()) {
+        eddy_rt *rt = NULL;
+        CHECK_EQ(eddy_rt_new(&rt, test_builder(&(eddy_rt_builder){.start_paused = true})), -EINVAL);
+        printf("3: SKIP on the multi-thread runtime: it rejects start_paused (-EINVAL)\n");
+    } else {
+        memset(&g_root, 0, sizeof g_root);
+        g_root.paused = true;
+        out = -1;
+        nu_run(&root_vt, &g_root, &out, &(eddy_rt_builder){.start_paused = true}, &st);
+        CHECK_EQ(out, 0);
+    }
 
     CHECK_EQ(nu_fd_count(1024), fds_before); /* no socket left behind */
     return 0;
