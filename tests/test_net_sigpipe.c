@@ -10,9 +10,13 @@
  * (and whose RST has come back, so the kernel would raise SIGPIPE on a
  * plain write(2)): eddy_write, eddy_write_all, eddy_writev and
  * eddy_io_try_write.  A plain write(2) on such a socket, done in a forked
- * child, shows the hazard is real: the child dies of SIGPIPE. */
+ * child, shows the hazard is real: the child dies of SIGPIPE.
+ *
+ * Everything runs twice: in block_on's root, and in a spawned task (on the
+ * multi-thread runtime a worker thread, whose own pending set is what
+ * sigpending then looks at). */
 // eddy-test-timeout: 60
-// eddy-test-labels: net
+// eddy-test-labels: net flavors
 #include "net_util.h"
 
 #include <signal.h>
@@ -112,7 +116,8 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
         pid_t pid = fork();
         CHECK(pid >= 0);
         if (pid == 0) {
-            /* The child inherits block_on's mask, where SIGPIPE is blocked. */
+            /* The child inherits this thread's mask (block_on's or a
+             * worker's), where SIGPIPE is blocked. */
             sigset_t pipe_set;
             sigemptyset(&pipe_set);
             sigaddset(&pipe_set, SIGPIPE);
@@ -140,6 +145,27 @@ EDDY_CORO_VT(root_vt, struct root, int, root_poll);
 
 static struct root g_root;
 
+/* The same root as a spawned task (its frame copied from g_root). */
+struct in_task {
+    eddy_coro co;
+    eddy_join *jh;
+    int out;
+};
+
+static eddy_poll in_task_poll(struct in_task *t, eddy_cx *cx, int *out)
+{
+    EDDY_BEGIN(&t->co, cx);
+    t->out = -1;
+    CHECK_OK(eddy_spawn_local(&root_vt, &g_root, &t->jh));
+    EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh);
+    CHECK_EQ(eddy_join_status(t->jh), 0);
+    *out = t->out;
+    EDDY_FINALLY();
+    eddy_join_detach(t->jh);
+    EDDY_DONE();
+}
+EDDY_CORO_VT(in_task_vt, struct in_task, int, in_task_poll);
+
 int main(void)
 {
     test_watchdog(100);
@@ -147,6 +173,18 @@ int main(void)
     int out = -1;
     nu_run(&root_vt, &g_root, &out, NULL, NULL);
     CHECK_EQ(out, 0);
+    check_sigpipe_default();
+
+    printf("again, in a spawned task:\n");
+    memset(&g_root, 0, sizeof g_root);
+    struct in_task it = {.out = -1};
+    out = -1;
+    eddy_rt_stats st;
+    nu_run(&in_task_vt, &it, &out, NULL, &st);
+    CHECK_EQ(out, 0);
+    CHECK_EQ(st.spawned, 1);
+    CHECK_EQ(st.completed, 1);
+    CHECK_EQ(st.alive, 0);
     check_sigpipe_default();
     return 0;
 }
