@@ -163,7 +163,8 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     EDDY_AWAIT(NULL, pair, &t->f.pair, t);
     START_SERVER(t, 1);
     nu_until_init(&t->until, &t->stage, 1);
-    EDDY_AWAIT_POLL(NULL, nu_until, &t->until);
+    EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_until_vt, &t->until, NULL);
+    CHECK_MSG(t->rc == 0, "1: the server's eddy_read did not return PENDING in 10 s");
     /* The server task has run and returned PENDING inside eddy_read. */
     CHECK(!eddy_join_is_finished(t->jh));
     reset_close(&t->cli);
@@ -223,7 +224,8 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     }
     START_SERVER(t, 4);
     nu_until_init(&t->until, &t->stage, 1);
-    EDDY_AWAIT_POLL(NULL, nu_until, &t->until);
+    EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_until_vt, &t->until, NULL);
+    CHECK_MSG(t->rc == 0, "4: the server's eddy_write_all did not return PENDING in 10 s");
     /* 8 MiB do not fit in the socket buffers of a peer that never reads,
      * so the writer is suspended; the client then resets. */
     CHECK(!eddy_join_is_finished(t->jh));
