@@ -12,6 +12,10 @@
  * eddy_io_try_write.  A plain write(2) on such a socket, done in a forked
  * child, shows the hazard is real: the child dies of SIGPIPE.
  *
+ * After each write that still succeeded, the test waits until the peer's
+ * RST has been processed (socket state CLOSE, bounded), so the next write
+ * must fail.
+ *
  * Everything runs twice: in block_on's root, and in a spawned task (on the
  * multi-thread runtime a worker thread, whose own pending set is what
  * sigpending then looks at). */
@@ -19,9 +23,33 @@
 // eddy-test-labels: net flavors
 #include "net_util.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+
+/* Until the kernel has processed the peer's RST on fd (state CLOSE), at
+ * most 10 s: the peer answers a write after its close with an RST, and
+ * only once that is processed must the next write fail.  Without this wait
+ * a loaded machine (softirqs deferred) can let many writes succeed before
+ * the RST lands.  Blocking (poll(2) with a timeout): nothing else in the
+ * runtime has to run meanwhile.  Plain syscalls: also used in a forked
+ * child. */
+static bool wait_reset_seen(int fd)
+{
+    for (int i = 0; i < 1000; i++) {
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+            return false;
+        if (ti.tcpi_state == TCP_CLOSE)
+            return true;
+        (void)poll(NULL, 0, 10);
+    }
+    return false;
+}
 
 static void check_sigpipe_default(void)
 {
@@ -92,6 +120,9 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
             if (t->n < 0 && t->n != -EAGAIN)
                 break;
             CHECK_MSG(t->n == 4 || t->n == -EAGAIN, "%s: %zd", g_names[t->way], t->n);
+            if (t->n == 4)
+                CHECK_MSG(wait_reset_seen(eddy_io_fd(&t->srv.io)), "%s: the peer's RST was not processed in 10 s",
+                          g_names[t->way]);
         }
         t->results[t->way] = t->n;
         CHECK_MSG(t->n == -EPIPE || t->n == -ECONNRESET, "%s to a closed peer gave %zd (%s) after %d tries",
@@ -122,11 +153,12 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
             sigemptyset(&pipe_set);
             sigaddset(&pipe_set, SIGPIPE);
             sigprocmask(SIG_UNBLOCK, &pipe_set, NULL);
+            /* A write that succeeds draws the peer's RST; once that is
+             * processed, the next write fails with EPIPE (or ECONNRESET,
+             * then EPIPE) and raises SIGPIPE. */
             for (int i = 0; i < 100; i++) {
-                if (write(t->fd, "data", 4) < 0 && errno != EAGAIN) {
-                    struct timespec ts = {0, 10000000};
-                    nanosleep(&ts, NULL);
-                }
+                if (write(t->fd, "data", 4) >= 0 && !wait_reset_seen(t->fd))
+                    _exit(2); /* no RST in 10 s */
             }
             _exit(0); /* not killed: the hazard did not show */
         }
