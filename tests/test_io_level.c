@@ -16,8 +16,13 @@
  *     always writable, registered level-triggered for both directions,
  *     with no task waiting on it, must not keep the runtime awake: over a
  *     300 ms sleep the process stays within a CPU budget (30%) and the
- *     runtime parks a bounded number of times. */
+ *     runtime parks a bounded number of times.
+ *
+ * The same on the multi-thread runtime (the _mt variant): block_on's root
+ * does the I/O while a worker owns the driver; there the parks are those
+ * of all the workers. */
 // eddy-test-timeout: 60
+// eddy-test-labels: flavors
 #include "net_util.h"
 
 #include "io/driver.h"

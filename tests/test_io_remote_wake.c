@@ -14,10 +14,20 @@
  * Every wait of the runtime is under an eddy_timeout (20 s), so a lost
  * wake-up fails with a message instead of hanging; and since that timer
  * would itself end the runtime's sleep, each phase also checks that the
- * wake was acted on within 10 s of being sent (microseconds in practice). */
+ * wake was acted on within 10 s of being sent (microseconds in practice).
+ *
+ * On the multi-thread runtime (the _mt variant) "the runtime is asleep"
+ * means: every other thread of the process is blocked in a system call
+ * (the workers in the driver's epoll wait or on their futex, block_on's
+ * thread on its futex) and one of them is in an epoll wait (the driver
+ * owner).  Phase 2's wake then comes from a thread that is not a worker,
+ * through the inject queue and a worker's unpark; phase 3's is block_on's
+ * futex. */
 // eddy-test-timeout: 90
+// eddy-test-labels: flavors
 #include "net_util.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
@@ -47,29 +57,73 @@ static bool is_epoll_wait(long nr)
     return false;
 }
 
-/* Waits (bounded, 10 s) until the runtime thread sleeps in an epoll wait.
- * Returns true if that was observed. */
-static bool wait_runtime_asleep(void)
+enum { T_UNREADABLE = -1, T_AWAKE, T_EPOLL, T_SYSCALL };
+
+/* What thread tid is doing, from /proc/self/task/<tid>/syscall: "<nr>
+ * <args...>" while blocked in a syscall, "running" while on a CPU, "-1 ..."
+ * while off the CPU outside a syscall (preempted: runnable). */
+static int thread_state(int tid)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)g_rt_tid);
-    for (int i = 0; i < 10000; i++) {
-        FILE *f = fopen(path, "r");
-        if (!f) {
-            atomic_store(&g_proc_ok, 0);
-            return false;
-        }
-        /* "<nr> <args...>" while in a syscall, "running" while on a CPU. */
-        char word[32] = "";
-        int got = fscanf(f, "%31s", word);
-        fclose(f);
-        if (got != 1) {
-            atomic_store(&g_proc_ok, 0);
-            return false;
-        }
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return T_UNREADABLE;
+    char word[32] = "";
+    int got = fscanf(f, "%31s", word);
+    fclose(f);
+    if (got != 1)
+        return T_UNREADABLE;
+    char *end;
+    long nr = strtol(word, &end, 10);
+    if (*end != 0 || end == word || nr < 0)
+        return T_AWAKE;
+    return is_epoll_wait(nr) ? T_EPOLL : T_SYSCALL;
+}
+
+/* Multi-thread: every thread but the caller blocked in a syscall, and at
+ * least one of them in an epoll wait.  T_UNREADABLE if /proc says nothing
+ * (a thread that has just exited is skipped). */
+static int process_state(void)
+{
+    int self = (int)syscall(SYS_gettid);
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return T_UNREADABLE;
+    int epoll = 0, awake = 0, seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
         char *end;
-        long nr = strtol(word, &end, 10);
-        if (*end == 0 && end != word && is_epoll_wait(nr))
+        long tid = strtol(e->d_name, &end, 10);
+        if (*end != 0 || end == e->d_name || tid == self)
+            continue;
+        int st = thread_state((int)tid);
+        if (st == T_UNREADABLE)
+            continue;
+        seen++;
+        if (st == T_EPOLL)
+            epoll++;
+        else if (st == T_AWAKE)
+            awake++;
+    }
+    closedir(d);
+    if (!seen)
+        return T_UNREADABLE;
+    return !awake && epoll ? T_EPOLL : T_AWAKE;
+}
+
+/* Waits (bounded, 10 s) until the runtime sleeps: its thread in an epoll
+ * wait (current-thread), or all of the process asleep with one thread in
+ * an epoll wait (multi-thread).  Returns true if that was observed. */
+static bool wait_runtime_asleep(void)
+{
+    for (int i = 0; i < 10000; i++) {
+        int st = test_is_mt() ? process_state() : thread_state((int)g_rt_tid);
+        if (st == T_UNREADABLE) {
+            atomic_store(&g_proc_ok, 0);
+            return false;
+        }
+        if (st == T_EPOLL)
             return true;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);

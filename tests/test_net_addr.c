@@ -15,7 +15,7 @@
  *     agree with each other and with the listener's; on a closed stream
  *     these return -EBADF. */
 // eddy-test-timeout: 60
-// eddy-test-labels: net
+// eddy-test-labels: net flavors
 #include "net_util.h"
 
 #include <arpa/inet.h>

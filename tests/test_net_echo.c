@@ -11,7 +11,7 @@
  * The server is an eddy accept loop that spawns a task per connection.
  * Every wait is bounded by a runtime timer. */
 // eddy-test-timeout: 120
-// eddy-test-labels: net
+// eddy-test-labels: net flavors
 #include "net_util.h"
 
 #include <pthread.h>

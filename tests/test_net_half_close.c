@@ -13,7 +13,7 @@
  * while the client keeps sending): the client reads 0 and its writes are
  * still delivered. */
 // eddy-test-timeout: 60
-// eddy-test-labels: net
+// eddy-test-labels: net flavors
 #include "net_util.h"
 
 #include <sys/socket.h>

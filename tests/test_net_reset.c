@@ -14,12 +14,13 @@
  *     the RST arrives: the write_all completes with -ECONNRESET and its
  *     `done` counts what was written before.
  *
- * Client and server are tasks of one current-thread runtime; the client
- * resets only once the server task is known to be suspended in the future
- * under test (it announces itself through a counter just before the
- * await, and the client runs only after the server's poll returned). */
+ * The client (block_on's root) resets only once the server task is known
+ * to be suspended in the future under test: the future announces itself
+ * through a counter when it first returns PENDING (nu_pending), which
+ * also holds on the multi-thread runtime, where the server task runs on a
+ * worker in parallel with the root. */
 // eddy-test-timeout: 60
-// eddy-test-labels: net
+// eddy-test-labels: net flavors
 #include "net_util.h"
 
 #include <netinet/tcp.h>
@@ -27,6 +28,9 @@
 #include <sys/socket.h>
 
 static uint8_t g_big[8u << 20];
+
+EDDY_STATIC_FUTURE_VT(read_vt, eddy_read, ssize_t, eddy_read_poll, eddy_read_drop);
+EDDY_STATIC_FUTURE_VT(write_all_vt, eddy_write_all, ssize_t, eddy_write_all_poll, eddy_write_all_drop);
 
 /* Sends an RST: linger {1, 0}, then close. */
 static void reset_close(eddy_tcp *s)
@@ -95,6 +99,7 @@ struct server {
         eddy_read rd;
         eddy_write_all wr;
     } f;
+    nu_pending pend; /* f, announcing its first PENDING on r->stage */
     char buf[64];
 };
 
@@ -104,12 +109,16 @@ static eddy_poll server_poll(struct server *t, eddy_cx *cx, void *out)
     struct root *r = t->r;
     EDDY_BEGIN(&t->co, cx);
     if (r->scenario == 1) {
-        nu_counter_add(&r->stage, 1); /* about to block in eddy_read */
-        EDDY_AWAIT(&t->n, eddy_read, &t->f.rd, &r->srv.io, t->buf, sizeof t->buf);
+        /* blocks in eddy_read (stage 1 once it did) */
+        eddy_read_init(&t->f.rd, &r->srv.io, t->buf, sizeof t->buf);
+        nu_pending_init(&t->pend, &read_vt, &t->f.rd, &r->stage);
+        EDDY_AWAIT_POLL(&t->n, nu_pending, &t->pend);
         r->server_result[0] = t->n;
     } else if (r->scenario == 4) {
-        nu_counter_add(&r->stage, 1); /* about to block in eddy_write_all */
-        EDDY_AWAIT(&t->n, eddy_write_all, &t->f.wr, &r->srv.io, g_big, sizeof g_big);
+        /* blocks in eddy_write_all (stage 1 once it did) */
+        eddy_write_all_init(&t->f.wr, &r->srv.io, g_big, sizeof g_big);
+        nu_pending_init(&t->pend, &write_all_vt, &t->f.wr, &r->stage);
+        EDDY_AWAIT_POLL(&t->n, nu_pending, &t->pend);
         r->server_result[0] = t->n;
         r->wrote_before_reset = t->f.wr.done;
     }
@@ -154,7 +163,8 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     EDDY_AWAIT(NULL, pair, &t->f.pair, t);
     START_SERVER(t, 1);
     nu_until_init(&t->until, &t->stage, 1);
-    EDDY_AWAIT_POLL(NULL, nu_until, &t->until);
+    EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_until_vt, &t->until, NULL);
+    CHECK_MSG(t->rc == 0, "1: the server's eddy_read did not return PENDING in 10 s");
     /* The server task has run and returned PENDING inside eddy_read. */
     CHECK(!eddy_join_is_finished(t->jh));
     reset_close(&t->cli);
@@ -214,7 +224,8 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
     }
     START_SERVER(t, 4);
     nu_until_init(&t->until, &t->stage, 1);
-    EDDY_AWAIT_POLL(NULL, nu_until, &t->until);
+    EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, EDDY_SEC(10), &nu_until_vt, &t->until, NULL);
+    CHECK_MSG(t->rc == 0, "4: the server's eddy_write_all did not return PENDING in 10 s");
     /* 8 MiB do not fit in the socket buffers of a peer that never reads,
      * so the writer is suspended; the client then resets. */
     CHECK(!eddy_join_is_finished(t->jh));

@@ -10,14 +10,46 @@
  * (and whose RST has come back, so the kernel would raise SIGPIPE on a
  * plain write(2)): eddy_write, eddy_write_all, eddy_writev and
  * eddy_io_try_write.  A plain write(2) on such a socket, done in a forked
- * child, shows the hazard is real: the child dies of SIGPIPE. */
+ * child, shows the hazard is real: the child dies of SIGPIPE.
+ *
+ * After each write that still succeeded, the test waits until the peer's
+ * RST has been processed (socket state CLOSE, bounded), so the next write
+ * must fail.
+ *
+ * Everything runs twice: in block_on's root, and in a spawned task (on the
+ * multi-thread runtime a worker thread, whose own pending set is what
+ * sigpending then looks at). */
 // eddy-test-timeout: 60
-// eddy-test-labels: net
+// eddy-test-labels: net flavors
 #include "net_util.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+
+/* Until the kernel has processed the peer's RST on fd (state CLOSE), at
+ * most 10 s: the peer answers a write after its close with an RST, and
+ * only once that is processed must the next write fail.  Without this wait
+ * a loaded machine (softirqs deferred) can let many writes succeed before
+ * the RST lands.  Blocking (poll(2) with a timeout): nothing else in the
+ * runtime has to run meanwhile.  Plain syscalls: also used in a forked
+ * child. */
+static bool wait_reset_seen(int fd)
+{
+    for (int i = 0; i < 1000; i++) {
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+            return false;
+        if (ti.tcpi_state == TCP_CLOSE)
+            return true;
+        (void)poll(NULL, 0, 10);
+    }
+    return false;
+}
 
 static void check_sigpipe_default(void)
 {
@@ -88,6 +120,9 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
             if (t->n < 0 && t->n != -EAGAIN)
                 break;
             CHECK_MSG(t->n == 4 || t->n == -EAGAIN, "%s: %zd", g_names[t->way], t->n);
+            if (t->n == 4)
+                CHECK_MSG(wait_reset_seen(eddy_io_fd(&t->srv.io)), "%s: the peer's RST was not processed in 10 s",
+                          g_names[t->way]);
         }
         t->results[t->way] = t->n;
         CHECK_MSG(t->n == -EPIPE || t->n == -ECONNRESET, "%s to a closed peer gave %zd (%s) after %d tries",
@@ -112,16 +147,18 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
         pid_t pid = fork();
         CHECK(pid >= 0);
         if (pid == 0) {
-            /* The child inherits block_on's mask, where SIGPIPE is blocked. */
+            /* The child inherits this thread's mask (block_on's or a
+             * worker's), where SIGPIPE is blocked. */
             sigset_t pipe_set;
             sigemptyset(&pipe_set);
             sigaddset(&pipe_set, SIGPIPE);
             sigprocmask(SIG_UNBLOCK, &pipe_set, NULL);
+            /* A write that succeeds draws the peer's RST; once that is
+             * processed, the next write fails with EPIPE (or ECONNRESET,
+             * then EPIPE) and raises SIGPIPE. */
             for (int i = 0; i < 100; i++) {
-                if (write(t->fd, "data", 4) < 0 && errno != EAGAIN) {
-                    struct timespec ts = {0, 10000000};
-                    nanosleep(&ts, NULL);
-                }
+                if (write(t->fd, "data", 4) >= 0 && !wait_reset_seen(t->fd))
+                    _exit(2); /* no RST in 10 s */
             }
             _exit(0); /* not killed: the hazard did not show */
         }
@@ -140,6 +177,27 @@ EDDY_CORO_VT(root_vt, struct root, int, root_poll);
 
 static struct root g_root;
 
+/* The same root as a spawned task (its frame copied from g_root). */
+struct in_task {
+    eddy_coro co;
+    eddy_join *jh;
+    int out;
+};
+
+static eddy_poll in_task_poll(struct in_task *t, eddy_cx *cx, int *out)
+{
+    EDDY_BEGIN(&t->co, cx);
+    t->out = -1;
+    CHECK_OK(eddy_spawn_local(&root_vt, &g_root, &t->jh));
+    EDDY_AWAIT_POLL(&t->out, eddy_join, t->jh);
+    CHECK_EQ(eddy_join_status(t->jh), 0);
+    *out = t->out;
+    EDDY_FINALLY();
+    eddy_join_detach(t->jh);
+    EDDY_DONE();
+}
+EDDY_CORO_VT(in_task_vt, struct in_task, int, in_task_poll);
+
 int main(void)
 {
     test_watchdog(100);
@@ -147,6 +205,18 @@ int main(void)
     int out = -1;
     nu_run(&root_vt, &g_root, &out, NULL, NULL);
     CHECK_EQ(out, 0);
+    check_sigpipe_default();
+
+    printf("again, in a spawned task:\n");
+    memset(&g_root, 0, sizeof g_root);
+    struct in_task it = {.out = -1};
+    out = -1;
+    eddy_rt_stats st;
+    nu_run(&in_task_vt, &it, &out, NULL, &st);
+    CHECK_EQ(out, 0);
+    CHECK_EQ(st.spawned, 1);
+    CHECK_EQ(st.completed, 1);
+    CHECK_EQ(st.alive, 0);
     check_sigpipe_default();
     return 0;
 }
