@@ -319,6 +319,21 @@ eddy_poll eddy_connect_poll(eddy_connect *f, eddy_cx *cx, int *out)
             *out = -errno;
             return EDDY_READY;
         }
+        /* connect before registering: a socket that has not started
+         * connecting polls as writable (and hung up), so registered first,
+         * a driver waiting on another thread could report it writable before
+         * connect() runs, and the handshake would look finished while still
+         * in SYN-SENT.  Registered after, the registration's own poll sees
+         * SYN-SENT (nothing) or the finished handshake (writable): either
+         * way no edge is lost. */
+        int c = connect(fd, &f->addr.u.sa, f->addr.len);
+        int cerr = c == 0 ? 0 : errno;
+        if (c != 0 && cerr != EINPROGRESS && cerr != EINTR) {
+            close(fd);
+            f->state = CONN_DONE;
+            *out = -cerr;
+            return EDDY_READY;
+        }
         int r = eddy__io_open_stream(io, fd);
         if (r < 0) {
             close(fd);
@@ -326,19 +341,14 @@ eddy_poll eddy_connect_poll(eddy_connect *f, eddy_cx *cx, int *out)
             *out = r;
             return EDDY_READY;
         }
-        f->state = CONN_WAIT;
-        if (f->timeout_ns)
-            eddy_sleep_init(&f->deadline, f->timeout_ns);
-        if (connect(fd, &f->addr.u.sa, f->addr.len) == 0) {
-            if (f->timeout_ns)
-                eddy_sleep_drop(&f->deadline);
+        if (c == 0) {
             f->state = CONN_DONE;
             *out = 0;
             return EDDY_READY;
         }
-        if (errno != EINPROGRESS && errno != EINTR)
-            return conn_fail(f, -errno, out);
-        io->fresh = 0; /* writability will be reported by the driver */
+        f->state = CONN_WAIT;
+        if (f->timeout_ns)
+            eddy_sleep_init(&f->deadline, f->timeout_ns);
     }
     if (f->state != CONN_WAIT) {
         *out = -EDDY_EMISUSE;
