@@ -2,7 +2,7 @@
 # bench/run.sh - what `make bench` runs: eddy's benchmarks beside its peers,
 # in one command, ending with one table of medians and ratios to eddy.
 #
-#   make bench            full run (under 10 minutes; plots under docs/img/)
+#   make bench            full run (about 11 minutes; plots under docs/img/)
 #   make bench QUICK=1    short run (under 2 minutes; no plots, no syscall count)
 #
 # Steps:
