@@ -176,8 +176,10 @@ typedef struct eddy_rt_stats {
     size_t task_header_size; /* bytes of scheduler state per task */
 } eddy_rt_stats;
 
-/* Fills *st with counters.  Call it from the runtime's thread or while no
- * thread drives it.  Returns 0 or -EINVAL. */
+/* Fills *st with counters.  Current-thread runtime: call it from the
+ * runtime's thread or while no thread drives it.  Multi-thread runtime: any
+ * thread, at any time (each counter is read atomically; together they are
+ * a snapshot only when the runtime is idle).  Returns 0 or -EINVAL. */
 EDDY_API int eddy_rt_stats_get(eddy_rt *rt, eddy_rt_stats *st);
 
 EDDY_END_DECLS
