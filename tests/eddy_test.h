@@ -23,6 +23,30 @@
 #ifndef EDDY_TEST_H
 #define EDDY_TEST_H
 
+/* TEST_TSAN: built with ThreadSanitizer; TEST_SANITIZED: with TSan or
+ * ASan (everything several times slower): loop counts and watchdogs scale
+ * with them. */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+#ifndef TEST_TSAN
+#define TEST_TSAN 0
+#endif
+#if TEST_TSAN || defined(__SANITIZE_ADDRESS__)
+#define TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_SANITIZED 1
+#endif
+#endif
+#ifndef TEST_SANITIZED
+#define TEST_SANITIZED 0
+#endif
+
 #include <eddy/error.h>
 #include <eddy/runtime.h>
 

@@ -17,6 +17,10 @@
  *   mt_spread                  counts the distinct threads a set of tasks ran
  *                              on (proof that they really ran in parallel
  *                              places, not that they overlapped in time)
+ *   mt_ready_or_announce(p, announce, announced)
+ *                              true when p is READY; the first PENDING bumps
+ *                              *announce: the future is now queued in its
+ *                              primitive (it returns PENDING after queueing)
  *   MT_SCALE(n)                loop counts: n, divided by 4 under
  *                              ThreadSanitizer (every access is ~10x slower)
  *
@@ -36,18 +40,7 @@
 
 #include "eddy_test.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define MT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MT_TSAN 1
-#endif
-#endif
-#ifndef MT_TSAN
-#define MT_TSAN 0
-#endif
-
-#define MT_SCALE(n) (MT_TSAN ? (n) / 4 : (n))
+#define MT_SCALE(n) (TEST_TSAN ? (n) / 4 : (n))
 
 /* How long a poll loop waits for a condition another thread establishes
  * before the test fails: far above any scheduling delay, far below the
@@ -173,6 +166,17 @@ static inline void mt_join_all(eddy_rt *rt, eddy_join **jh, int n)
 {
     struct mt_joiner_ j = {.jh = jh, .n = n};
     CHECK_OK(eddy_block_on(rt, &mt_joiner_vt_, &j, NULL));
+}
+
+static inline bool mt_ready_or_announce(eddy_poll p, atomic_long *announce, int *announced)
+{
+    if (p == EDDY_READY)
+        return true;
+    if (!*announced) {
+        *announced = 1;
+        atomic_fetch_add(announce, 1);
+    }
+    return false;
 }
 
 #endif

@@ -15,18 +15,6 @@
 
 static atomic_long g_queued;
 
-/* true when p is READY; the first PENDING is announced: the future is now
- * linked in the channel's queue (it returned PENDING after queueing). */
-static bool ready_or_announce(eddy_poll p, atomic_long *announce, int *announced)
-{
-    if (p == EDDY_READY)
-        return true;
-    if (!*announced) {
-        *announced = 1;
-        atomic_fetch_add(announce, 1);
-    }
-    return false;
-}
 
 /* ==== mpsc: 5 producers into one consumer ================================== */
 
@@ -185,7 +173,7 @@ static eddy_poll blocked_sender_poll(struct blocked_sender *t, eddy_cx *cx, void
     (void)out;
     EDDY_BEGIN(&t->co, cx);
     eddy_mpsc_send_init(&t->snd, t->tx, &t->value);
-    EDDY_WAIT_UNTIL(ready_or_announce(eddy_mpsc_send_poll(&t->snd, EDDY_CX(), &t->rc), &g_queued, &t->announced));
+    EDDY_WAIT_UNTIL(mt_ready_or_announce(eddy_mpsc_send_poll(&t->snd, EDDY_CX(), &t->rc), &g_queued, &t->announced));
     /* The value was not taken: it is still here, untouched. */
     CHECK_EQ(t->rc, -EDDY_ECLOSED);
     CHECK_EQ(t->value, t->expect);

@@ -33,20 +33,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SLOW_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SLOW_BUILD 1
-#endif
-#endif
-#ifndef SLOW_BUILD
-#define SLOW_BUILD 0
-#endif
 
-#define PINGPONGS (SLOW_BUILD ? 20000L : 200000L)
-#define CHURN (SLOW_BUILD ? 3000L : 20000L)
-#define LEVEL_ROUNDS (SLOW_BUILD ? 2000L : 10000L)
+#define PINGPONGS (TEST_SANITIZED ? 20000L : 200000L)
+#define CHURN (TEST_SANITIZED ? 3000L : 20000L)
+#define LEVEL_ROUNDS (TEST_SANITIZED ? 2000L : 10000L)
 
 /* ---- a parking waker ---------------------------------------------------------
  * Counts its references (clones) and wakes; a wake bumps `wakes` under the
@@ -382,7 +372,7 @@ static void test_level(void)
 
 int main(void)
 {
-    test_watchdog(SLOW_BUILD ? 110 : 60);
+    test_watchdog(TEST_SANITIZED ? 110 : 60);
     test_pingpong();
     test_churn();
     test_level();

@@ -19,18 +19,6 @@
 #include "eddy_test.h"
 #include "mt_util.h"
 
-/* true when p is READY; the first PENDING is announced: the future is now
- * linked in the primitive's queue (it returned PENDING after queueing). */
-static bool ready_or_announce(eddy_poll p, atomic_long *announce, int *announced)
-{
-    if (p == EDDY_READY)
-        return true;
-    if (!*announced) {
-        *announced = 1;
-        atomic_fetch_add(announce, 1);
-    }
-    return false;
-}
 
 /* ==== Mutex: exclusion ==================================================== */
 
@@ -110,7 +98,7 @@ static eddy_poll fifo_locker_poll(struct fifo_locker *t, eddy_cx *cx, void *out)
     (void)out;
     EDDY_BEGIN(&t->co, cx);
     eddy_mutex_lock_init(&t->lk, &g_mu);
-    EDDY_WAIT_UNTIL(ready_or_announce(eddy_mutex_lock_poll(&t->lk, EDDY_CX(), NULL), &g_queued, &t->announced));
+    EDDY_WAIT_UNTIL(mt_ready_or_announce(eddy_mutex_lock_poll(&t->lk, EDDY_CX(), NULL), &g_queued, &t->announced));
     g_order[g_norder++] = t->id;
     eddy_mutex_unlock(&g_mu);
     EDDY_FINALLY();
@@ -177,7 +165,7 @@ static eddy_poll abort_locker_poll(struct abort_locker *t, eddy_cx *cx, void *ou
     (void)out;
     EDDY_BEGIN(&t->co, cx);
     eddy_mutex_lock_init(&t->lk, &g_mu);
-    EDDY_WAIT_UNTIL(ready_or_announce(eddy_mutex_lock_poll(&t->lk, EDDY_CX(), NULL), &g_queued, &t->announced));
+    EDDY_WAIT_UNTIL(mt_ready_or_announce(eddy_mutex_lock_poll(&t->lk, EDDY_CX(), NULL), &g_queued, &t->announced));
     CHECK(!g_inside);
     g_inside = 1;
     atomic_fetch_add(&g_got[t->which], 1);
@@ -434,7 +422,7 @@ static eddy_poll closed_waiter_poll(struct closed_waiter *t, eddy_cx *cx, void *
     EDDY_BEGIN(&t->co, cx);
     eddy_semaphore_acquire_init(&t->acq, &g_sem0, t->n);
     EDDY_WAIT_UNTIL(
-        ready_or_announce(eddy_semaphore_acquire_poll(&t->acq, EDDY_CX(), &t->rc), &g_queued, &t->announced));
+        mt_ready_or_announce(eddy_semaphore_acquire_poll(&t->acq, EDDY_CX(), &t->rc), &g_queued, &t->announced));
     CHECK_EQ(t->rc, -EDDY_ECLOSED);
     atomic_fetch_add(&g_closed_seen, 1);
     EDDY_FINALLY();
@@ -575,7 +563,7 @@ static eddy_poll all_waiter_poll(struct all_waiter *t, eddy_cx *cx, void *out)
     (void)out;
     EDDY_BEGIN(&t->co, cx);
     eddy_notified_init(&t->nf, &g_all);
-    EDDY_WAIT_UNTIL(ready_or_announce(eddy_notified_poll(&t->nf, EDDY_CX(), NULL), &g_queued, &t->announced));
+    EDDY_WAIT_UNTIL(mt_ready_or_announce(eddy_notified_poll(&t->nf, EDDY_CX(), NULL), &g_queued, &t->announced));
     atomic_fetch_add(&g_woken, 1);
     EDDY_FINALLY();
     if (EDDY_DROPPING())

@@ -27,18 +27,8 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SLOW_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SLOW_BUILD 1
-#endif
-#endif
-#ifndef SLOW_BUILD
-#define SLOW_BUILD 0
-#endif
 
-#define PER_THREAD (SLOW_BUILD ? 3000 : 20000)
+#define PER_THREAD (TEST_SANITIZED ? 3000 : 20000)
 #define ROUNDS 3
 
 static struct eddy__timers *g_t;
@@ -286,7 +276,7 @@ static void test_no_virtual_clock(void)
 
 int main(void)
 {
-    test_watchdog(SLOW_BUILD ? 110 : 60);
+    test_watchdog(TEST_SANITIZED ? 110 : 60);
     g_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     CHECK(g_evfd >= 0);
     CHECK_OK(eddy__timers_new(&g_t, false, true));
