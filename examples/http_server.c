@@ -339,17 +339,6 @@ static const char *content_type(const char *path)
     return "application/octet-stream";
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes and normalises the path of a target ("/a/./b%20c/" -> "a/b c")
  * into dst, relative, without a leading or trailing '/'; the root itself
  * is ".".  Returns 0, 400 (bad escape, NUL) or 404 (a ".." segment, an
@@ -367,7 +356,7 @@ static int build_path(const char *t, size_t n, char *dst, size_t cap)
         while (i < n && t[i] != '/') {
             char ch = t[i];
             if (ch == '%') {
-                int hi = i + 2 < n ? hexval(t[i + 1]) : -1, lo = hi >= 0 ? hexval(t[i + 2]) : -1;
+                int hi = i + 2 < n ? srv_hexval(t[i + 1]) : -1, lo = hi >= 0 ? srv_hexval(t[i + 2]) : -1;
                 if (lo < 0)
                     return 400;
                 ch = (char)(hi * 16 + lo);

@@ -1369,17 +1369,6 @@ static bool push_arg(struct conn *c, size_t off, size_t len)
     return true;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Splits an inline command line as redis-cli quotes it: words separated by
  * blanks, "double quotes" with \n \r \t \b \a \\ \" and \xHH escapes,
  * 'single quotes' with \'.  Unescapes in place (the result is never longer
@@ -1399,8 +1388,8 @@ static int split_inline(struct conn *c, char *p, char *end)
             if (inq) {
                 if (p >= end)
                     return proto_error(c, "unbalanced quotes in request");
-                if (*p == '\\' && p + 3 < end && p[1] == 'x' && hexval(p[2]) >= 0 && hexval(p[3]) >= 0) {
-                    *w++ = (char)(hexval(p[2]) * 16 + hexval(p[3]));
+                if (*p == '\\' && p + 3 < end && p[1] == 'x' && srv_hexval(p[2]) >= 0 && srv_hexval(p[3]) >= 0) {
+                    *w++ = (char)(srv_hexval(p[2]) * 16 + srv_hexval(p[3]));
                     p += 4;
                 } else if (*p == '\\' && p + 1 < end) {
                     char e = p[1];

@@ -75,6 +75,21 @@ struct srv {
     unsigned long long accepted, spawn_failed;
 };
 
+/* ---- parsing --------------------------------------------------------------- */
+
+/* The value of a hexadecimal digit, or -1 (the HTTP server's %XX escapes,
+ * the Redis server's \xHH in inline commands). */
+static inline int srv_hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
 /* ---- per-thread block pools ----------------------------------------------
  * A connection borrows its buffers only while data flows, so a few blocks
  * per thread serve any number of connections.  Each thread keeps its own
