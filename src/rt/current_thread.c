@@ -185,13 +185,14 @@ static void wake_remote(struct eddy__task *t, bool consume)
             task_unref(t);
         return;
     }
+    /* The caller's reference stays until the push and its unpark are done:
+     * once pushed, the runtime thread may run the task, drop it and free
+     * the runtime, and only a live task block keeps the shared part (the
+     * eventfd unpark writes to) alive off the runtime thread. */
+    if (!remote_push(t->sh, t)) /* shut down: unpin; the caller's reference keeps t */
+        atomic_fetch_and_explicit(&t->refs, ~EDDY__RQ, memory_order_acq_rel);
     if (consume)
-        atomic_fetch_sub_explicit(&t->refs, 1, memory_order_release); /* RQ pins it */
-    if (!remote_push(t->sh, t)) {
-        old = atomic_fetch_and_explicit(&t->refs, ~EDDY__RQ, memory_order_acq_rel);
-        if ((old & EDDY__REFMASK) == 0)
-            task_free(t);
-    }
+        task_unref(t);
 }
 
 /* ---- the task waker ----------------------------------------------------- */
