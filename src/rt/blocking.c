@@ -346,20 +346,20 @@ eddy_poll eddy_blocking_poll(eddy_blocking *f, eddy_cx *cx, int *out)
         int rc = j->state == JOB_DONE ? 0 : -EDDY_ESHUTDOWN;
         eddy_waker w = j->waker;
         j->waker = EDDY_WAKER_EMPTY;
+        /* Only this future reaches a finished job: release its pool
+         * reference now, then copy (up to 64 KiB) or discard and free it
+         * with the lock released. */
+        bool last = --p->refs == 0;
+        pthread_mutex_unlock(&p->lock);
         if (rc == 0) {
-            /* Only this future reaches a finished job: copy (up to 64 KiB)
-             * or discard with the lock released. */
-            pthread_mutex_unlock(&p->lock);
             if (f->result) {
                 if (j->size)
                     memcpy(f->result, j->data, j->size);
             } else if (j->discard) {
                 j->discard(j->data); /* nobody takes the result */
             }
-            pthread_mutex_lock(&p->lock);
         }
-        bool last = job_free_locked(j);
-        pthread_mutex_unlock(&p->lock);
+        free(j);
         if (last)
             pool_destroy(p);
         eddy_waker_drop(&w);
