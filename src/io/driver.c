@@ -16,9 +16,6 @@ struct eddy__slot_chunk {
     struct eddy__io_slot slot[SLOTS_PER_CHUNK];
 };
 
-/* Called by the backend's constructor in mt mode. */
-EDDY_HIDDEN int eddy__driver_mt_init(struct eddy__driver *d);
-
 int eddy__driver_mt_init(struct eddy__driver *d)
 {
     if (pthread_mutex_init(&d->slots_mu, NULL) != 0)
@@ -29,9 +26,6 @@ int eddy__driver_mt_init(struct eddy__driver *d)
     d->mt = true;
     return 0;
 }
-
-/* Called by the backend's free. */
-EDDY_HIDDEN void eddy__driver_mt_fini(struct eddy__driver *d);
 
 void eddy__driver_mt_fini(struct eddy__driver *d)
 {
@@ -95,9 +89,6 @@ static void slot_put(struct eddy__driver *d, struct eddy__io_slot *sl, bool reti
  * retired slot's descriptor left the epoll set (EPOLL_CTL_DEL returned)
  * before it was retired, so no event collected from here on can name a
  * retired slot: they are free. */
-EDDY_HIDDEN void eddy__driver_mt_wait_begin(struct eddy__driver *d);
-EDDY_HIDDEN void eddy__driver_mt_wait_end(struct eddy__driver *d);
-
 void eddy__driver_mt_wait_begin(struct eddy__driver *d)
 {
 #if EDDY_DEBUG
@@ -122,8 +113,6 @@ void eddy__driver_mt_wait_begin(struct eddy__driver *d)
  * so take slots_mu once to make the slot's initialisation happen-before
  * the dispatch's first access (ThreadSanitizer checks an atomic's first
  * access before applying its acquire, and would report it otherwise). */
-EDDY_HIDDEN void eddy__driver_mt_acquire(struct eddy__driver *d);
-
 void eddy__driver_mt_acquire(struct eddy__driver *d)
 {
     pthread_mutex_lock(&d->slots_mu);

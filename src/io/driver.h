@@ -124,6 +124,16 @@ static inline void eddy__io_arm(struct eddy__io_src *s, uint32_t dir)
         eddy__io_rearm(s, s->interest | dir);
 }
 
+/* What a backend calls in multi-thread mode (src/io/driver.c): init from
+ * its constructor, fini from its free; around each wait, wait_begin before
+ * collecting events (recycles the slots retired since the last wait),
+ * acquire after collecting and before dispatching, wait_end after. */
+EDDY_HIDDEN int eddy__driver_mt_init(struct eddy__driver *d);
+EDDY_HIDDEN void eddy__driver_mt_fini(struct eddy__driver *d);
+EDDY_HIDDEN void eddy__driver_mt_wait_begin(struct eddy__driver *d);
+EDDY_HIDDEN void eddy__driver_mt_acquire(struct eddy__driver *d);
+EDDY_HIDDEN void eddy__driver_mt_wait_end(struct eddy__driver *d);
+
 /* The multi-thread halves of the steps below (src/io/driver.c). */
 EDDY_HIDDEN void eddy__io_mt_clear(struct eddy__io_src *s, uint32_t dir, uint32_t snap);
 EDDY_HIDDEN eddy_poll eddy__io_mt_wait_for(struct eddy__io_src *s, uint32_t dir, uint8_t *waiting, eddy_cx *cx);

@@ -46,12 +46,6 @@ static int ep_add(struct eddy__driver *d, struct eddy__io_src *s) { return ep_ct
 static int ep_mod(struct eddy__driver *d, struct eddy__io_src *s) { return ep_ctl(d, EPOLL_CTL_MOD, s); }
 static int ep_del(struct eddy__driver *d, struct eddy__io_src *s) { return ep_ctl(d, EPOLL_CTL_DEL, s); }
 
-EDDY_HIDDEN void eddy__driver_mt_wait_begin(struct eddy__driver *d);
-EDDY_HIDDEN void eddy__driver_mt_wait_end(struct eddy__driver *d);
-EDDY_HIDDEN void eddy__driver_mt_acquire(struct eddy__driver *d);
-EDDY_HIDDEN void eddy__driver_mt_fini(struct eddy__driver *d);
-EDDY_HIDDEN int eddy__driver_mt_init(struct eddy__driver *d);
-
 static inline uint32_t to_bits(uint32_t ev)
 {
     uint32_t bits = 0;

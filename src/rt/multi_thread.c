@@ -355,10 +355,15 @@ static inline void notify_work(struct eddy__mt *mt)
 
 /* ---- the inject queue(s) --------------------------------------------------------- */
 
-static inline struct inject *inbox_of(struct eddy__mt *mt, unsigned home)
+/* The queue a task whose home is `home` goes to: its worker's inbox in
+ * no-steal mode, else the one global queue.  Reads only the shared part,
+ * which outlives the runtime (see remote_schedule_). */
+static inline struct inject *inbox_of_sh(struct eddy__mtsh *sh, unsigned home)
 {
-    return mt->no_steal ? &mt->sh->inject[1 + home] : &mt->sh->inject[0];
+    return sh->ninject > 1 ? &sh->inject[1 + home] : &sh->inject[0];
 }
+
+static inline struct inject *inbox_of(struct eddy__mt *mt, unsigned home) { return inbox_of_sh(mt->sh, home); }
 
 static void inject_push_list(struct eddy__mt *mt, struct inject *q, struct eddy__task *first,
                              struct eddy__task *last, size_t n)
@@ -393,7 +398,7 @@ static void remote_spawn(struct eddy__mtsh *sh, struct eddy__task *t) { remote_s
 static void remote_schedule_(struct eddy__mtsh *sh, struct eddy__task *t, bool notify_unlocked)
 {
     unsigned home = home_of(atomic_load_explicit(&t->word, memory_order_relaxed));
-    struct inject *q = sh->ninject > 1 ? &sh->inject[1 + home] : &sh->inject[0];
+    struct inject *q = inbox_of_sh(sh, home);
     pthread_mutex_lock(&q->lock);
     if (EDDY_UNLIKELY(q->closed)) {
         pthread_mutex_unlock(&q->lock);
@@ -774,24 +779,17 @@ static void leave_searching(struct eddy__worker *w)
         notify_work(mt);
 }
 
-static inline int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Nothing to run: spin briefly, then announce idleness, re-check, sleep. */
 static void park(struct eddy__worker *w)
 {
     struct eddy__mt *mt = w->mt;
     if (mt->spin_ns > 0) {
-        int64_t until = mono_ns() + mt->spin_ns;
+        int64_t until = (int64_t)eddy__mono_ns() + mt->spin_ns;
         for (unsigned i = 1;; i++) {
             if (work_visible(w) || atomic_load_explicit(&mt->shutdown, memory_order_relaxed))
                 return;
             eddy__cpu_relax();
-            if (i % 32 == 0 && mono_ns() >= until)
+            if (i % 32 == 0 && (int64_t)eddy__mono_ns() >= until)
                 break;
         }
     }

@@ -76,7 +76,6 @@ EDDY_HIDDEN size_t eddy__timers_mt_fire(struct eddy__timers *t);
  * fires nothing; the next call gives the following event).  Never later
  * than the earliest deadline's tick; round it up, never down. */
 EDDY_HIDDEN int64_t eddy__timers_next_timeout(struct eddy__timers *t);
-EDDY_HIDDEN int64_t eddy__timers_mt_next_timeout(struct eddy__timers *t);
 
 /* True while the virtual clock is paused (never in mt mode). */
 EDDY_HIDDEN bool eddy__timers_paused(const struct eddy__timers *t);

@@ -446,14 +446,6 @@ int64_t eddy__timers_next_timeout(struct eddy__timers *t)
     return next_timeout(t);
 }
 
-int64_t eddy__timers_mt_next_timeout(struct eddy__timers *t)
-{
-    lock(t);
-    int64_t r = next_timeout(t);
-    unlock(t);
-    return r;
-}
-
 static inline int64_t next_timeout(struct eddy__timers *t)
 {
     if (!list_empty(&t->due))
