@@ -107,7 +107,8 @@ EDDY_HIDDEN int eddy__driver_new(struct eddy__driver **out, int unpark_fd, bool 
  * - sendv: a count (a direct send(2)), -EINPROGRESS (copied and submitted:
  *   the caller waits for WRITE, then takes send_result), -EAGAIN (wait for
  *   WRITE and retry) or -errno.  send_result: the finished send's count or
- *   -errno, or -EINPROGRESS while it is in flight.  try_send: never
+ *   -errno, or -EINPROGRESS while it is in flight (send_drop, below, when
+ *   its future is dropped instead).  try_send: never
  *   submits (eddy_io_try_write's one syscall, no waiting).
  * - shutdown: defers SHUT_WR until a send in flight is done.
  * - close_later: takes the descriptor to close after a send in flight
@@ -118,6 +119,10 @@ EDDY_HIDDEN ssize_t eddy__ring_recvv(eddy_io *io, const struct iovec *iov, int c
 EDDY_HIDDEN ssize_t eddy__ring_sendv(eddy_io *io, const struct iovec *iov, int cnt);
 EDDY_HIDDEN ssize_t eddy__ring_send_result(eddy_io *io);
 EDDY_HIDDEN ssize_t eddy__ring_try_send(eddy_io *io, const void *buf, size_t len);
+/* A write future dropped while its send is in flight: returns the bytes
+ * that count as written (those the kernel took or will take); a send not
+ * submitted yet is taken back (0). */
+EDDY_HIDDEN size_t eddy__ring_send_drop(eddy_io *io);
 EDDY_HIDDEN int eddy__ring_shutdown(eddy_io *io, int how);
 EDDY_HIDDEN bool eddy__ring_close_later(eddy_io *io);
 EDDY_HIDDEN int eddy__ring_release(eddy_io *io);

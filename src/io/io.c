@@ -388,7 +388,17 @@ EDDY_INLINE eddy_poll write_body(eddy_write *f, eddy_cx *cx, ssize_t *out, int m
     ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, do_write(io_, f->buf, f->len, mode), mode);
 }
 eddy_poll eddy_write_poll(eddy_write *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, write_body, f, cx, out); }
-void eddy_write_drop(eddy_write *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+/* Ring mode: a dropped write whose copy is in flight. */
+static size_t ring_send_dropped(eddy_io *io, uint8_t waiting)
+{
+    return (waiting & RING_INFLIGHT) && io && io->registered ? eddy__ring_send_drop(io) : 0;
+}
+
+void eddy_write_drop(eddy_write *f)
+{
+    (void)ring_send_dropped(f->io, f->waiting);
+    eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting);
+}
 
 void eddy_readv_init(eddy_readv *f, eddy_io *io, const struct iovec *iov, int iovcnt)
 {
@@ -412,7 +422,11 @@ EDDY_INLINE eddy_poll writev_body(eddy_writev *f, eddy_cx *cx, ssize_t *out, int
     ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, writev_once(io_, f->iov, f->iovcnt, mode), mode);
 }
 eddy_poll eddy_writev_poll(eddy_writev *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, writev_body, f, cx, out); }
-void eddy_writev_drop(eddy_writev *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+void eddy_writev_drop(eddy_writev *f)
+{
+    (void)ring_send_dropped(f->io, f->waiting);
+    eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting);
+}
 
 /* ---- loops ---------------------------------------------------------------- */
 
@@ -467,7 +481,11 @@ eddy_poll eddy_write_all_poll(eddy_write_all *f, eddy_cx *cx, ssize_t *out)
     MODE_SPLIT(f->io, write_all_body, f, cx, out);
 }
 
-void eddy_write_all_drop(eddy_write_all *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
+void eddy_write_all_drop(eddy_write_all *f)
+{
+    f->done += ring_send_dropped(f->io, f->waiting); /* `done` counts what still goes out */
+    eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting);
+}
 
 void eddy_read_exact_init(eddy_read_exact *f, eddy_io *io, void *buf, size_t len)
 {

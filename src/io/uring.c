@@ -82,6 +82,7 @@ struct reg {
     uint8_t rdone;     /* the receive ended: rerr is what reads return next */
     uint8_t fin_after_send;   /* shutdown(SHUT_WR) waits for the send in flight */
     uint8_t send_done; /* send_res holds the finished send's result */
+    uint8_t send_nop;  /* its future was dropped before submission: a NOP now */
     int rerr;          /* 0: end of stream; <0: an error, returned once */
     ssize_t send_res;  /* bytes the finished send took, or -errno */
     int close_fd;      /* closed when the send in flight finishes, or -1 */
@@ -610,6 +611,11 @@ static void on_send(struct uring *u, struct reg *r, int res)
 {
     struct sbuf *b = r->sb;
     eddy_io *io = r->io;
+    if (EDDY_UNLIKELY(r->send_nop)) {
+        r->send_nop = 0;
+        b->len = b->off; /* what went before the NOP is all there is */
+        res = 0;
+    }
     if (res > 0)
         b->off += (uint32_t)res;
     if (res > 0 && b->off < b->len) {
@@ -623,7 +629,7 @@ static void on_send(struct uring *u, struct reg *r, int res)
     }
     /* Bytes taken count even when an error ended the rest (as send(2)
      * reports a partial write); the error then comes with the next one. */
-    r->send_res = b->off ? (ssize_t)b->off : (res < 0 ? res : -EPIPE);
+    r->send_res = b->off || b->len == 0 ? (ssize_t)b->off : (res < 0 ? res : -EPIPE);
     r->send_done = 1;
     r->sb = NULL;
     sbuf_put(u, b);
@@ -639,6 +645,9 @@ static void on_send(struct uring *u, struct reg *r, int res)
             close(r->close_fd);
             r->close_fd = -1;
             u->deferred--;
+            /* as eddy_io_close does: an accept may wait for a descriptor */
+            if (eddy__tls_core)
+                eddy_waker_wake(&eddy__tls_core->fd_waiter);
         }
         reg_maybe_free(u, r);
         return;
@@ -1045,6 +1054,34 @@ ssize_t eddy__ring_send_result(eddy_io *io)
         return -EINPROGRESS;
     r->send_done = 0;
     return r->send_res;
+}
+
+size_t eddy__ring_send_drop(eddy_io *io)
+{
+    struct reg *r = REG(io);
+    struct uring *u = U(r->drv);
+    struct sbuf *b = r->sb;
+    if (!b) {
+        /* Finished, result not collected: those bytes went out. */
+        size_t n = r->send_done && r->send_res > 0 ? (size_t)r->send_res : 0;
+        r->send_done = 0;
+        return n;
+    }
+    if ((int)(r->send_pos - EDDY__LOAD_ACQUIRE(u->sq_khead)) >= 0) {
+        /* Not submitted yet: take the bytes back, as a pending write on
+         * epoll never wrote them.  The SQE stays (its slot is in the ring)
+         * as a NOP whose CQE ends the send with what went before. */
+        struct io_uring_sqe *e = &u->sqes[r->send_pos & u->sq_mask];
+        uint64_t data = e->user_data;
+        memset(e, 0, sizeof *e);
+        e->opcode = IORING_OP_NOP;
+        e->user_data = data;
+        r->send_nop = 1;
+        return b->off;
+    }
+    /* The kernel has it: the bytes go out (a failure shows in the next
+     * write), so they count as written. */
+    return b->len;
 }
 
 ssize_t eddy__ring_try_send(eddy_io *io, const void *buf, size_t len)
