@@ -720,51 +720,57 @@ static void *c_sender_thread(void *p)
 
 static struct c_sender g_c_sender;
 
+/* What the slow reader saw (the root's: a task's frame is freed when it
+ * ends). */
+struct c_slow_res {
+    size_t got;
+    long bad;
+    int err;
+    bool eof, started;
+};
+
+static struct c_slow_res g_c_slow;
+
 /* The slow reader: reads nothing until go, then all of it. */
 struct c_slow {
     eddy_coro co;
     eddy_tcp *s;
     nu_counter *go;
+    struct c_slow_res *res;
     nu_until until;
     ssize_t n;
-    size_t got;
-    long bad;
-    int err;
-    bool eof;
     eddy_read rd;
     uint8_t buf[65536];
 };
 
-static struct c_slow *g_c_slow; /* the task's frame, for the root's checks */
-
 static eddy_poll c_slow_poll(struct c_slow *t, eddy_cx *cx, void *out)
 {
     (void)out;
+    struct c_slow_res *r = t->res;
     EDDY_BEGIN(&t->co, cx);
-    g_c_slow = t;
-    t->bad = -1;
+    r->started = true;
     nu_until_init(&t->until, t->go, 1);
     EDDY_AWAIT_POLL(NULL, nu_until, &t->until);
     for (;;) {
         EDDY_AWAIT(&t->n, eddy_read, &t->rd, &t->s->io, t->buf, sizeof t->buf);
         if (t->n < 0) {
-            t->err = (int)t->n;
+            r->err = (int)t->n;
             break;
         }
         if (t->n == 0) {
-            t->eof = true;
+            r->eof = true;
             break;
         }
-        if (t->got + (size_t)t->n > C_TOTAL) {
-            t->bad = (long)C_TOTAL;
+        if (r->got + (size_t)t->n > C_TOTAL) {
+            r->bad = (long)C_TOTAL;
             break;
         }
-        if (t->bad < 0) {
-            long b = nu_check(t->buf, t->got, (size_t)t->n);
+        if (r->bad < 0) {
+            long b = nu_check(t->buf, r->got, (size_t)t->n);
             if (b >= 0)
-                t->bad = (long)t->got + b;
+                r->bad = (long)r->got + b;
         }
-        t->got += (size_t)t->n;
+        r->got += (size_t)t->n;
     }
     EDDY_END();
 }
@@ -797,6 +803,8 @@ static eddy_poll c_root_poll(struct bc_root *t, eddy_cx *cx, int *out)
         memset(s, 0, sizeof *s);
         s->s = &t->slow;
         s->go = &t->go;
+        g_c_slow = (struct c_slow_res){.bad = -1};
+        s->res = &g_c_slow;
         CHECK_OK(eddy_spawn_commit(&c_slow_vt, frame, &t->slow_jh));
     }
     CHECK_OK(eddy_oneshot_new(&t->tx, &t->rx, sizeof(size_t)));
@@ -821,8 +829,8 @@ static eddy_poll c_root_poll(struct bc_root *t, eddy_cx *cx, int *out)
     CHECK_EQ(t->st.ok, C_CLIENTS);
     /* The slow task has read nothing, and the sender is still held back:
      * the runtime keeps only a bounded part of the stream. */
-    CHECK(g_c_slow != NULL);
-    CHECK_EQ(g_c_slow->got, 0);
+    CHECK(g_c_slow.started);
+    CHECK_EQ(g_c_slow.got, 0);
     CHECK(!eddy_join_is_finished(t->slow_jh));
     t->sent_then = atomic_load(&g_c_sender.sent);
     printf("c: sender held back after %zu bytes; %d x %d echo round trips done in %.3f s meanwhile; "
@@ -833,18 +841,17 @@ static eddy_poll c_root_poll(struct bc_root *t, eddy_cx *cx, int *out)
 
     /* Now the slow task reads everything. */
     nu_counter_add(&t->go, 1);
-    AWAIT_JOIN(t, t->slow_jh, 60, "c: the slow reader did not finish (got %zu of %u)", g_c_slow->got, C_TOTAL);
+    AWAIT_JOIN(t, t->slow_jh, 60, "c: the slow reader did not finish (got %zu of %u)", g_c_slow.got, C_TOTAL);
     eddy_join_detach(t->slow_jh);
     AWAIT_COUNT(t, &t->sender_done, 1, 30, "c: the sender did not finish");
     CHECK(pthread_join(g_c_sender.th, NULL) == 0);
     CHECK_MSG(g_c_sender.err == 0, "c: sender: %s", strerror(g_c_sender.err));
     CHECK_EQ(atomic_load(&g_c_sender.sent), C_TOTAL);
-    CHECK_MSG(g_c_slow->err == 0, "c: slow read: %s", eddy_strerror(g_c_slow->err));
-    CHECK_EQ(g_c_slow->bad, -1);
-    CHECK_EQ(g_c_slow->got, C_TOTAL);
-    CHECK(g_c_slow->eof);
+    CHECK_MSG(g_c_slow.err == 0, "c: slow read: %s", eddy_strerror(g_c_slow.err));
+    CHECK_EQ(g_c_slow.bad, -1);
+    CHECK_EQ(g_c_slow.got, C_TOTAL);
+    CHECK(g_c_slow.eof);
     printf("c: then the slow task read all %u bytes byte-exact, and end of stream\n", C_TOTAL);
-    g_c_slow = NULL;
     CHECK(close(g_c_sender.fd) == 0);
     eddy_oneshot_rx_drop(t->rx);
     CHECK_OK(eddy_tcp_close(&t->slow));
@@ -1582,16 +1589,21 @@ EDDY_STATIC_CORO_VT(h_root_vt, struct h_root, int, h_root_poll);
  * read (the signal often wins and the read, possibly with data arrived
  * for it, is dropped), or a read under a timeout of 0..2 ms.  Reads until
  * end of stream. */
+struct i_res { /* the root's: a task's frame is freed when it ends */
+    size_t got;
+    long bad;
+    long read_wins, dropped;
+    int err;
+    bool eof;
+};
+
 struct i_reader {
     eddy_coro co;
     eddy_tcp *s;
     nu_counter *sig;
+    struct i_res *r;
     uint32_t rng;
-    size_t got;
-    long bad;
-    long iters, read_wins, dropped;
-    int err;
-    bool eof;
+    long iters;
     size_t won;
     ssize_t n;
     int rc;
@@ -1618,14 +1630,14 @@ static eddy_poll i_reader_poll(struct i_reader *t, eddy_cx *cx, void *out)
 {
     (void)out;
     EDDY_BEGIN(&t->co, cx);
-    t->bad = -1;
+    t->r->bad = -1;
     for (t->iters = 0; t->iters < 1000000; t->iters++) {
         t->n = 0;
         eddy_read_init(&t->rd, &t->s->io, t->buf, 1 + xs32(&t->rng) % sizeof t->buf);
         if (xs32(&t->rng) % 4 == 0) {
             EDDY_AWAIT(&t->rc, eddy_timeout, &t->f.to, xs32(&t->rng) % EDDY_MS(2), &read_vt, &t->rd, &t->n);
             if (t->rc != 0) {
-                t->dropped++;
+                t->r->dropped++;
                 continue;
             }
         } else {
@@ -1634,25 +1646,25 @@ static eddy_poll i_reader_poll(struct i_reader *t, eddy_cx *cx, void *out)
             t->kids[1] = EDDY_CHILD(&read_vt, &t->rd, &t->n);
             EDDY_AWAIT(&t->won, eddy_select, &t->f.sel, t->kids, 2);
             if (t->won == 0) {
-                t->dropped++;
+                t->r->dropped++;
                 continue;
             }
         }
-        t->read_wins++;
+        t->r->read_wins++;
         if (t->n < 0) {
-            t->err = (int)t->n;
+            t->r->err = (int)t->n;
             break;
         }
         if (t->n == 0) {
-            t->eof = true;
+            t->r->eof = true;
             break;
         }
-        if (t->bad < 0) {
-            long b = nu_check(t->buf, t->got, (size_t)t->n);
+        if (t->r->bad < 0) {
+            long b = nu_check(t->buf, t->r->got, (size_t)t->n);
             if (b >= 0)
-                t->bad = (long)t->got + b;
+                t->r->bad = (long)t->r->got + b;
         }
-        t->got += (size_t)t->n;
+        t->r->got += (size_t)t->n;
     }
     EDDY_END();
 }
@@ -1668,7 +1680,7 @@ struct i_root {
     size_t sent, len, first;
     uint32_t rng;
     nu_counter sig;
-    struct i_reader *rdr;
+    struct i_res res;
     eddy_join *jh;
     nu_join join;
     nu_until until;
@@ -1735,7 +1747,8 @@ static eddy_poll i_root_poll(struct i_root *t, eddy_cx *cx, int *out)
         r->s = &t->srv;
         r->sig = &t->sig;
         r->rng = 0x9e3779b9u;
-        t->rdr = r;
+        t->res = (struct i_res){.bad = -1};
+        r->r = &t->res;
         CHECK_OK(eddy_spawn_commit(&i_reader_vt, frame, &t->jh));
     }
     t->rng = 12345;
@@ -1753,15 +1766,15 @@ static eddy_poll i_root_poll(struct i_root *t, eddy_cx *cx, int *out)
     }
     EDDY_AWAIT(&t->rc, eddy_shutdown, &t->f.sh, &t->cli.io, SHUT_WR);
     CHECK_OK(t->rc);
-    AWAIT_JOIN(t, t->jh, 30, "i3: the reader did not finish (got %zu of %zu)", t->rdr->got, t->sent);
+    AWAIT_JOIN(t, t->jh, 30, "i3: the reader did not finish (got %zu of %zu)", t->res.got, t->sent);
     eddy_join_detach(t->jh);
-    CHECK_MSG(t->rdr->err == 0, "i3: read: %s", eddy_strerror(t->rdr->err));
-    CHECK_MSG(t->rdr->bad == -1, "i3: byte %ld differs (bytes lost or repeated by a dropped read)", t->rdr->bad);
-    CHECK_MSG(t->rdr->got == t->sent, "i3: got %zu of %zu bytes", t->rdr->got, t->sent);
-    CHECK(t->rdr->eof);
+    CHECK_MSG(t->res.err == 0, "i3: read: %s", eddy_strerror(t->res.err));
+    CHECK_MSG(t->res.bad == -1, "i3: byte %ld differs (bytes lost or repeated by a dropped read)", t->res.bad);
+    CHECK_MSG(t->res.got == t->sent, "i3: got %zu of %zu bytes", t->res.got, t->sent);
+    CHECK(t->res.eof);
     printf("i3: %d writes (%zu bytes) read byte-exact through %ld reads, %ld of them dropped while waiting\n",
-           I_MSGS, t->sent, t->rdr->read_wins + t->rdr->dropped, t->rdr->dropped);
-    CHECK(t->rdr->dropped > 0);
+           I_MSGS, t->sent, t->res.read_wins + t->res.dropped, t->res.dropped);
+    CHECK(t->res.dropped > 0);
 
     CHECK_OK(eddy_tcp_close(&t->cli));
     CHECK_OK(eddy_tcp_close(&t->srv));
