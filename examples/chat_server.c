@@ -1,7 +1,7 @@
 /* chat_server - a line-based chat room on eddy: a task per connection, one
  * broadcast channel for the room.
  *
- *     chat_server --port P [--threads N] [--addr A] [--max-line N] [--max-output BYTES]
+ *     chat_server --port P [--threads N] [--io epoll|io_uring] [--addr A] [--max-line N] [--max-output BYTES]
  *                 [--nick-timeout-ms N]
  *
  * Prints "listening on <addr>:<port>" once bound (--port 0 picks a free
@@ -773,7 +773,7 @@ int main(int argc, char **argv)
 {
     struct srv s = {
         .name = "chat_server",
-        .usage = "usage: chat_server --port P [--threads N] [--addr A] [--max-line N] [--max-output BYTES]\n"
+        .usage = "usage: chat_server --port P [--threads N] [--io epoll|io_uring] [--addr A] [--max-line N] [--max-output BYTES]\n"
                  "                   [--nick-timeout-ms N]\n",
         .on_accept = conn_spawn,
     };

@@ -1,7 +1,7 @@
 /* echo_server - the server of the notes, with eddy: a task per connection
  * instead of a thread per connection.
  *
- *     echo_server --port P [--threads N] [--addr A]
+ *     echo_server --port P [--threads N] [--io epoll|io_uring] [--addr A]
  *
  * Prints "listening on 127.0.0.1:P" once bound (--port 0 picks a free
  * port) and echoes every byte back until SIGINT/SIGTERM, then shuts down
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
 {
     struct srv s = {
         .name = "echo_server",
-        .usage = "usage: echo_server --port P [--threads N] [--addr A]\n",
+        .usage = "usage: echo_server --port P [--threads N] [--io epoll|io_uring] [--addr A]\n",
         .on_accept = conn_spawn,
     };
     srv_parse_args(&s, argc, argv, NULL);

@@ -1075,7 +1075,7 @@ int main(int argc, char **argv)
     static const eddy_tcp_opts listen_opts = {.backlog = 4096};
     struct srv s = {
         .name = "http_server",
-        .usage = "usage: http_server --port P [--threads N] [--root DIR] [--addr A] [--max-conns N]\n"
+        .usage = "usage: http_server --port P [--threads N] [--io epoll|io_uring] [--root DIR] [--addr A] [--max-conns N]\n"
                  "                   [--header-timeout-ms N] [--idle-timeout-ms N]\n",
         .on_accept = conn_spawn,
         .listen_opts = &listen_opts,

@@ -1,7 +1,7 @@
 /* redis_server - a RESP2 server on eddy that redis-cli and redis-benchmark
  * talk to: strings with expiry, counters, and pub/sub.
  *
- *     redis_server --port P [--threads N] [--addr A] [--max-output BYTES]
+ *     redis_server --port P [--threads N] [--io epoll|io_uring] [--addr A] [--max-output BYTES]
  *
  * Prints "listening on A:P" once bound (--port 0 picks a free port), serves
  * until SIGINT/SIGTERM.  --threads N > 1 asks for the multi-thread runtime.
@@ -1820,7 +1820,7 @@ int main(int argc, char **argv)
     static const struct sweeper sweeper = {.co = EDDY_CORO_INIT};
     struct srv s = {
         .name = "redis_server",
-        .usage = "usage: redis_server --port P [--threads N] [--addr A] [--max-output BYTES]\n",
+        .usage = "usage: redis_server --port P [--threads N] [--io epoll|io_uring] [--addr A] [--max-output BYTES]\n",
         .on_accept = conn_spawn,
         .side_vt = &sweeper_vt, /* the expiry sweep, beside the listener */
         .side_init = &sweeper,

@@ -65,10 +65,11 @@ struct srv {
     const char *host; /* --addr, 127.0.0.1 by default */
     long long port;   /* --port, required (0 picks a free port) */
     long long threads; /* --threads: 1 current-thread runtime, N > 1 multi-thread */
+    bool io_uring;     /* --io io_uring (current-thread runtime; else epoll) */
 
     /* Filled in by srv_setup. */
     char addr[96];    /* "host:port", "[v6]:port" */
-    char flavor[64];  /* "current-thread runtime", "multi-thread runtime (N workers)" */
+    char flavor[80];  /* "current-thread runtime, epoll", "multi-thread runtime (N workers), epoll" */
     int sigfd;        /* until the root task owns it */
 
     /* Counted by the listener, read once srv_run returned. */
@@ -191,7 +192,8 @@ static inline long long srv_num(const struct srv *s, const char *opt, const char
     return n;
 }
 
-/* Parses "--option value" pairs: --port (required), --addr, --threads, and
+/* Parses "--option value" pairs: --port (required), --addr, --threads,
+ * --io (epoll or io_uring), and
  * hands every other one to `own` (may be NULL), which returns false for an
  * option it does not know.  Anything wrong exits 2. */
 static inline void srv_parse_args(struct srv *s, int argc, char **argv,
@@ -212,6 +214,8 @@ static inline void srv_parse_args(struct srv *s, int argc, char **argv,
             s->threads = srv_num(s, a, v, 1, 1024);
         else if (!strcmp(a, "--addr"))
             s->host = v;
+        else if (!strcmp(a, "--io") && (!strcmp(v, "epoll") || !strcmp(v, "io_uring")))
+            s->io_uring = !strcmp(v, "io_uring");
         else if (!own || !own(s, a, v))
             srv_usage(s);
     }
@@ -387,14 +391,11 @@ static inline int srv_setup(struct srv *s, eddy_rt **rt)
     }
 
     snprintf(s->addr, sizeof s->addr, strchr(s->host, ':') ? "[%s]:%lld" : "%s:%lld", s->host, s->port);
-    if (s->threads > 1)
-        snprintf(s->flavor, sizeof s->flavor, "multi-thread runtime (%lld workers)", s->threads);
-    else
-        snprintf(s->flavor, sizeof s->flavor, "current-thread runtime");
 
     eddy_rt_builder b = {
         .flavor = s->threads > 1 ? EDDY_RT_MULTI_THREAD : EDDY_RT_CURRENT_THREAD,
         .workers = (unsigned)s->threads,
+        .io_uring = s->io_uring,
     };
     int err = eddy_rt_new(rt, &b);
     if (err < 0) {
@@ -403,6 +404,12 @@ static inline int srv_setup(struct srv *s, eddy_rt **rt)
         s->sigfd = -1;
         return -1;
     }
+    eddy_rt_stats st;
+    const char *io = eddy_rt_stats_get(*rt, &st) == 0 ? st.io_backend : "?";
+    if (s->threads > 1)
+        snprintf(s->flavor, sizeof s->flavor, "multi-thread runtime (%lld workers), %s", s->threads, io);
+    else
+        snprintf(s->flavor, sizeof s->flavor, "current-thread runtime, %s", io);
     return 0;
 }
 

@@ -54,6 +54,9 @@ static bool is_epoll_wait(long nr)
     if (nr == 441) /* epoll_pwait2 on every architecture */
         return true;
 #endif
+    /* The io_uring backend sleeps in io_uring_enter (the uring flavour). */
+    if (nr == SYS_io_uring_enter)
+        return true;
     return false;
 }
 

@@ -134,7 +134,7 @@ static void owner_start(pthread_t *th)
 {
     g_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     CHECK(g_evfd >= 0);
-    CHECK_OK(eddy__driver_new(&g_drv, g_evfd, true));
+    CHECK_OK(eddy__driver_new(&g_drv, g_evfd, true, false));
     CHECK(g_drv->mt);
     atomic_store(&g_stop, false);
     CHECK_EQ(pthread_create(th, NULL, owner_main, NULL), 0);

@@ -50,6 +50,14 @@ typedef struct eddy_rt_builder {
      * it sleeps, in microseconds (0 = 30; <0 = never spin).  Waking a
      * sleeping thread costs tens of microseconds on a virtual machine. */
     int spin_before_park_us;
+    /* current-thread: drive I/O with io_uring instead of epoll (Linux 6.0
+     * or later).  TCP streams then receive through multishot receives into
+     * a shared pool of buffers and send small writes as batched
+     * submissions: no system call per message (docs/design/0012).  When
+     * the kernel refuses io_uring (too old, disabled by sysctl or seccomp)
+     * the runtime uses epoll; eddy_rt_stats.io_backend tells which.  The
+     * multi-thread runtime always uses epoll. */
+    bool io_uring;
 } eddy_rt_builder;
 
 /* Builds a runtime.  b may be NULL for the defaults.  On success stores it
@@ -174,6 +182,7 @@ typedef struct eddy_rt_stats {
     uint64_t alive;        /* tasks spawned and not yet ended */
     uint64_t accept_stalls; /* accepts that waited for a free descriptor */
     size_t task_header_size; /* bytes of scheduler state per task */
+    const char *io_backend;  /* "epoll" or "io_uring" (static string) */
 } eddy_rt_stats;
 
 /* Fills *st with counters.  Current-thread runtime: call it from the

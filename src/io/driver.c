@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 EDDY_HIDDEN int eddy__driver_epoll_new(struct eddy__driver **out, int unpark_fd, bool mt);
+EDDY_HIDDEN int eddy__driver_uring_new(struct eddy__driver **out, int unpark_fd);
 
 /* ---- multi-thread state ------------------------------------------------ */
 
@@ -41,9 +42,13 @@ void eddy__driver_mt_fini(struct eddy__driver *d)
     pthread_mutex_destroy(&d->slots_mu);
 }
 
-int eddy__driver_new(struct eddy__driver **out, int unpark_fd, bool mt)
+int eddy__driver_new(struct eddy__driver **out, int unpark_fd, bool mt, bool uring)
 {
-    /* One backend today.  io_uring slots in here, chosen at run time. */
+    /* io_uring on request, single-thread only; whatever stops it (an old
+     * kernel, a sysctl, a seccomp filter, a locked-memory limit) leaves
+     * epoll, which every supported kernel has. */
+    if (uring && !mt && eddy__driver_uring_new(out, unpark_fd) == 0)
+        return 0;
     return eddy__driver_epoll_new(out, unpark_fd, mt);
 }
 
@@ -134,6 +139,8 @@ static inline struct eddy__driver *io_driver(const struct eddy__io_src *s)
 {
     if (s->flags & EDDY__IOF_MT)
         return ((struct eddy__io_slot *)s->drv)->drv;
+    if (s->flags & EDDY__IOF_URING) /* drv: the backend's registration, which starts with it */
+        return *(struct eddy__driver *const *)s->drv;
     return (struct eddy__driver *)s->drv;
 }
 
@@ -159,7 +166,7 @@ int eddy__io_register(struct eddy__driver *d, struct eddy__io_src *s, int fd, ui
             return -ENOMEM;
         }
         s->drv = sl;
-        s->flags |= EDDY__IOF_MT;
+        s->flags = (uint8_t)((s->flags & (uint8_t)~(EDDY__IOF_RING | EDDY__IOF_URING)) | EDDY__IOF_MT);
         /* Publish the initialised eddy_io to the driver owner: it reads it
          * only after taking this lock. */
         eddy__spin_lock(&sl->lock);
@@ -180,14 +187,17 @@ int eddy__io_register(struct eddy__driver *d, struct eddy__io_src *s, int fd, ui
         EDDY__ADD_RELAXED(&d->sources, 1);
         return 0;
     }
-    s->flags &= (uint8_t)~EDDY__IOF_MT;
+    s->flags &= (uint8_t)~(EDDY__IOF_MT | EDDY__IOF_URING);
     s->drv = d;
     int r = d->ops->add(d, s);
     if (r < 0) {
+        s->flags &= (uint8_t)~(EDDY__IOF_RING | EDDY__IOF_URING);
         s->registered = 0;
         s->drv = NULL;
         return r;
     }
+    if (!(s->flags & EDDY__IOF_URING))
+        s->flags &= (uint8_t)~EDDY__IOF_RING; /* only io_uring has a ring mode */
     s->registered = 1;
     d->sources++;
     return 0;
@@ -217,7 +227,7 @@ void eddy__io_deregister(struct eddy__io_src *s)
         eddy_waker_drop(&wr);
         return;
     }
-    struct eddy__driver *d = (struct eddy__driver *)s->drv;
+    struct eddy__driver *d = io_driver(s);
     (void)d->ops->del(d, s);
     d->sources--;
     s->registered = 0;

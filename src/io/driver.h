@@ -29,6 +29,10 @@ enum {
 /* eddy_io.flags bits owned by the driver and the futures (the public
  * EDDY_IO_NOCLOSE bit shares the byte). */
 enum {
+    EDDY__IOF_RING = 0x08,   /* a stream in ring mode (io_uring): reads and small writes go
+                              * through the driver's buffers (uring.c); asked for by
+                              * eddy__io_open_stream, kept only by the io_uring driver */
+    EDDY__IOF_URING = 0x10,  /* registered with the io_uring driver: drv is its registration */
     EDDY__IOF_MT = 0x20,     /* registered with a multi-thread driver: drv is the slot */
     EDDY__IOF_STREAM = 0x40, /* a stream socket (short reads prove a drained socket) */
     EDDY__IOF_SOCK = 0x80,   /* a socket (send with MSG_NOSIGNAL) */
@@ -94,7 +98,29 @@ struct eddy__driver {
  * mode (registrations through slots, readiness ticks, any thread may
  * register, one thread at a time waits); false gives the single-thread
  * driver with none of that cost.  Returns 0 or -errno. */
-EDDY_HIDDEN int eddy__driver_new(struct eddy__driver **out, int unpark_fd, bool mt);
+EDDY_HIDDEN int eddy__driver_new(struct eddy__driver **out, int unpark_fd, bool mt, bool uring);
+
+/* The io_uring backend's ring-mode steps (uring.c), for streams with
+ * EDDY__IOF_RING, on the runtime's own thread.
+ * - recv/recvv: a count (0: end of stream), -EAGAIN (the caller waits for
+ *   READ with eddy__io_wait_for, which arms the receive) or -errno.
+ * - sendv: a count (a direct send(2)), -EINPROGRESS (copied and submitted:
+ *   the caller waits for WRITE, then takes send_result), -EAGAIN (wait for
+ *   WRITE and retry) or -errno.  send_result: the finished send's count or
+ *   -errno, or -EINPROGRESS while it is in flight.  try_send: never
+ *   submits (eddy_io_try_write's one syscall, no waiting).
+ * - shutdown: defers SHUT_WR until a send in flight is done.
+ * - close_later: takes the descriptor to close after a send in flight
+ *   (true) or leaves it to the caller.
+ * - release: 0 when the descriptor can be handed back, or -EBUSY. */
+EDDY_HIDDEN ssize_t eddy__ring_recv(eddy_io *io, void *buf, size_t len);
+EDDY_HIDDEN ssize_t eddy__ring_recvv(eddy_io *io, const struct iovec *iov, int cnt);
+EDDY_HIDDEN ssize_t eddy__ring_sendv(eddy_io *io, const struct iovec *iov, int cnt);
+EDDY_HIDDEN ssize_t eddy__ring_send_result(eddy_io *io);
+EDDY_HIDDEN ssize_t eddy__ring_try_send(eddy_io *io, const void *buf, size_t len);
+EDDY_HIDDEN int eddy__ring_shutdown(eddy_io *io, int how);
+EDDY_HIDDEN bool eddy__ring_close_later(eddy_io *io);
+EDDY_HIDDEN int eddy__ring_release(eddy_io *io);
 
 static inline void eddy__driver_free(struct eddy__driver *d)
 {

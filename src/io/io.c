@@ -25,7 +25,11 @@ int eddy_io_open(eddy_io *io, int fd, unsigned flags) { return io_open(io, fd, f
 EDDY_HIDDEN int eddy__io_open_stream(eddy_io *io, int fd);
 
 /* A connected TCP socket: one ioctl instead of fcntl+fstat+getsockopt. */
-int eddy__io_open_stream(eddy_io *io, int fd) { return io_open(io, fd, 0, IOF_SOCK | IOF_STREAM); }
+int eddy__io_open_stream(eddy_io *io, int fd)
+{
+    /* Ring mode when the driver is io_uring: eddy alone reads this stream. */
+    return io_open(io, fd, 0, IOF_SOCK | IOF_STREAM | EDDY__IOF_RING);
+}
 
 static int io_open(eddy_io *io, int fd, unsigned flags, unsigned kind)
 {
@@ -71,6 +75,11 @@ int eddy_io_release(eddy_io *io)
 {
     if (!io || !io->registered)
         return -EBADF;
+    if (EDDY_UNLIKELY(io->flags & EDDY__IOF_RING)) {
+        int r = eddy__ring_release(io);
+        if (r < 0)
+            return r;
+    }
     int fd = io->fd;
     eddy__io_deregister(io);
     io->fd = -1;
@@ -82,8 +91,13 @@ int eddy_io_close(eddy_io *io)
     if (!io || !io->registered)
         return 0;
     bool noclose = io->flags & EDDY_IO_NOCLOSE;
-    int fd = eddy_io_release(io);
-    if (noclose)
+    int fd = io->fd;
+    /* Ring mode with a buffered send in flight: the driver closes fd once
+     * the send is done, so no byte written before the close is lost. */
+    bool later = !noclose && EDDY_UNLIKELY(io->flags & EDDY__IOF_RING) && eddy__ring_close_later(io);
+    eddy__io_deregister(io);
+    io->fd = -1;
+    if (noclose || later)
         return 0;
     struct eddy__core *c = eddy__tls_core;
     if (c)
@@ -157,30 +171,112 @@ static inline ssize_t sys_writev(eddy_io *io, const struct iovec *iov, int cnt)
 
 #define EAGAIN_OR_WOULDBLOCK(n) ((n) == -EAGAIN || (n) == -EWOULDBLOCK)
 
+/* Each hot poll is an always-inline body with the mode as a constant,
+ * instantiated once per mode (see driver.h): the single-thread copy pays
+ * one flag test and nothing else.  M_RING: a stream on the io_uring
+ * driver, whose bytes move through the driver's buffers (uring.c keeps its
+ * readiness bits: READ while bytes or the end are queued, WRITE while no
+ * buffered send is in flight). */
+enum { M_CT, M_MT, M_RING };
+#define IS_MT(mode) ((mode) == M_MT)
+
+#define MODE_SPLIT(io, body, ...)                                                                  \
+    do {                                                                                           \
+        if ((io) && EDDY_UNLIKELY(((io)->flags & (EDDY__IOF_MT | EDDY__IOF_RING)) != 0)) {         \
+            if ((io)->flags & EDDY__IOF_MT)                                                        \
+                return body(__VA_ARGS__, M_MT);                                                    \
+            return body(__VA_ARGS__, M_RING);                                                      \
+        }                                                                                          \
+        return body(__VA_ARGS__, M_CT);                                                            \
+    } while (0)
+
+EDDY_INLINE uint32_t ready_m(const eddy_io *io, int mode)
+{
+    return mode == M_RING ? io->ready : eddy__io_ready_m(io, IS_MT(mode));
+}
+
+EDDY_INLINE bool may_try(const eddy_io *io, uint32_t snap, uint32_t dir, int mode)
+{
+    if (mode == M_RING) /* fresh is the write side's alone here */
+        return (snap & dir) || (dir == EDDY__IO_WRITE && io->fresh);
+    return eddy__io_may_try_m(io, snap, dir, IS_MT(mode));
+}
+
+EDDY_INLINE void saw_eagain(eddy_io *io, uint32_t dir, uint32_t snap, int mode)
+{
+    if (mode != M_RING) /* uring.c cleared what it had to */
+        eddy__io_saw_eagain_m(io, dir, snap, IS_MT(mode));
+}
+
+EDDY_INLINE eddy_poll wait_for(eddy_io *io, uint32_t dir, uint8_t *waiting, eddy_cx *cx, int mode)
+{
+    return eddy__io_wait_for_m(io, dir, waiting, cx, IS_MT(mode));
+}
+
+EDDY_INLINE ssize_t do_read(eddy_io *io, void *buf, size_t len, int mode)
+{
+    return mode == M_RING ? eddy__ring_recv(io, buf, len) : sys_read(io, buf, len);
+}
+
+/* Ring mode's write step: one attempt, or the result of the send in
+ * flight.  A small write is copied and submitted; the future then sleeps
+ * until its CQE (RING_INFLIGHT in `waiting`) and completes with the
+ * kernel's count, as a write(2) would have.  READY with *res (a count or
+ * -errno), or PENDING with the waker stored. */
+#define RING_INFLIGHT 2u
+
+static eddy_poll ring_send_step(eddy_io *io, const struct iovec *iov, int cnt, uint8_t *waiting, eddy_cx *cx,
+                                ssize_t *res)
+{
+    ssize_t n;
+    if (*waiting & RING_INFLIGHT) {
+        n = eddy__ring_send_result(io);
+        if (n == -EINPROGRESS)
+            goto sleep; /* woken before the CQE */
+        *waiting = 0;
+        *res = n;
+        return EDDY_READY;
+    }
+    if (!may_try(io, io->ready, EDDY__IO_WRITE, M_RING))
+        return eddy__io_wait_for_m(io, EDDY__IO_WRITE, waiting, cx, false);
+    if (!eddy__coop_spend(cx))
+        return EDDY_PENDING;
+    n = eddy__ring_sendv(io, iov, cnt);
+    if (n == -EINPROGRESS)
+        goto sleep;
+    if (n == -EAGAIN)
+        return eddy__io_wait_for_m(io, EDDY__IO_WRITE, waiting, cx, false);
+    *waiting = 0;
+    *res = n;
+    return EDDY_READY;
+sleep:
+    eddy_waker_set(&io->wr, cx->waker);
+    *waiting = 1u | RING_INFLIGHT;
+    return EDDY_PENDING;
+}
+
+/* Not ring mode: ring writes go through ring_send_step. */
+EDDY_INLINE ssize_t do_write(eddy_io *io, const void *buf, size_t len, int mode)
+{
+    return mode == M_RING ? eddy__ring_try_send(io, buf, len) : sys_write(io, buf, len);
+}
+
 /* A short read from an edge-triggered stream socket proves it is drained
  * (epoll(7)): forget the readiness now instead of paying a read that
  * returns EAGAIN.  Not after a hang-up: the next read must see the 0.
  * snap is the readiness word from before the read: the clear goes through
  * the same tick check as after EAGAIN (an edge may have come since). */
-EDDY_INLINE void after_read(eddy_io *io, ssize_t n, size_t asked, uint32_t snap, bool mt)
+EDDY_INLINE void after_read(eddy_io *io, ssize_t n, size_t asked, uint32_t snap, int mode)
 {
+    if (mode == M_RING)
+        return;
+    bool mt = IS_MT(mode);
     /* One thread: ready is what it was at the snapshot; reading it again
      * keeps the snapshot out of a register across the syscall. */
     uint32_t r = mt ? snap : io->ready;
     if (n > 0 && (size_t)n < asked && (io->flags & IOF_STREAM) && io->edge && !(r & EDDY__IO_HUP))
         eddy__io_saw_eagain_m(io, EDDY__IO_READ, snap, mt);
 }
-
-/* Each hot poll is an always-inline body with the mode as a constant,
- * instantiated once per mode (see driver.h): the single-thread copy pays
- * one flag test and nothing else. */
-#define IO_MT(io) ((io) && EDDY_UNLIKELY(((io)->flags & EDDY__IOF_MT) != 0))
-#define MODE_SPLIT(io, body, ...)                                                                  \
-    do {                                                                                           \
-        if (IO_MT(io))                                                                             \
-            return body(__VA_ARGS__, true);                                                        \
-        return body(__VA_ARGS__, false);                                                           \
-    } while (0)
 
 static size_t iov_total(const struct iovec *iov, int cnt)
 {
@@ -190,30 +286,30 @@ static size_t iov_total(const struct iovec *iov, int cnt)
     return t;
 }
 
-EDDY_INLINE ssize_t try_read(eddy_io *io, void *buf, size_t len, bool mt)
+EDDY_INLINE ssize_t try_read(eddy_io *io, void *buf, size_t len, int mode)
 {
     if (!io || !io->registered)
         return -EBADF;
-    uint32_t snap = eddy__io_ready_m(io, mt);
-    ssize_t n = sys_read(io, buf, len);
+    uint32_t snap = ready_m(io, mode);
+    ssize_t n = do_read(io, buf, len, mode);
     if (EAGAIN_OR_WOULDBLOCK(n)) {
-        eddy__io_saw_eagain_m(io, EDDY__IO_READ, snap, mt);
+        saw_eagain(io, EDDY__IO_READ, snap, mode);
         return -EAGAIN;
     }
-    after_read(io, n, len, snap, mt);
+    after_read(io, n, len, snap, mode);
     return n;
 }
 
 ssize_t eddy_io_try_read(eddy_io *io, void *buf, size_t len) { MODE_SPLIT(io, try_read, io, buf, len); }
 
-EDDY_INLINE ssize_t try_write(eddy_io *io, const void *buf, size_t len, bool mt)
+EDDY_INLINE ssize_t try_write(eddy_io *io, const void *buf, size_t len, int mode)
 {
     if (!io || !io->registered)
         return -EBADF;
-    uint32_t snap = eddy__io_ready_m(io, mt);
-    ssize_t n = sys_write(io, buf, len);
+    uint32_t snap = ready_m(io, mode);
+    ssize_t n = do_write(io, buf, len, mode);
     if (EAGAIN_OR_WOULDBLOCK(n)) {
-        eddy__io_saw_eagain_m(io, EDDY__IO_WRITE, snap, mt);
+        saw_eagain(io, EDDY__IO_WRITE, snap, mode);
         return -EAGAIN;
     }
     return n;
@@ -222,7 +318,7 @@ EDDY_INLINE ssize_t try_write(eddy_io *io, const void *buf, size_t len, bool mt)
 ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len) { MODE_SPLIT(io, try_write, io, buf, len); }
 
 /* One-shot operations share this shape: try if maybe ready, else wait. */
-#define ONE_SHOT_POLL(f, cx, out, dir, call, mt)                                                    \
+#define ONE_SHOT_POLL(f, cx, out, dir, call, mode)                                                  \
     do {                                                                                           \
         eddy_io *io_ = (f)->io;                                                                    \
         if (EDDY_UNLIKELY(!io_ || !io_->registered)) {                                             \
@@ -230,8 +326,8 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len) { MODE_SPLIT
             *(out) = -EBADF;                                                                       \
             return EDDY_READY;                                                                     \
         }                                                                                          \
-        uint32_t snap_ = eddy__io_ready_m(io_, mt);                                                \
-        if (eddy__io_may_try_m(io_, snap_, dir, mt)) {                                             \
+        uint32_t snap_ = ready_m(io_, mode);                                                       \
+        if (may_try(io_, snap_, dir, mode)) {                                                      \
             if (!eddy__coop_spend(cx))                                                             \
                 return EDDY_PENDING;                                                               \
             ssize_t n_ = (call);                                                                   \
@@ -240,33 +336,41 @@ ssize_t eddy_io_try_write(eddy_io *io, const void *buf, size_t len) { MODE_SPLIT
                 *(out) = n_;                                                                       \
                 return EDDY_READY;                                                                 \
             }                                                                                      \
-            eddy__io_saw_eagain_m(io_, dir, snap_, mt);                                            \
+            saw_eagain(io_, dir, snap_, mode);                                                     \
         }                                                                                          \
-        return eddy__io_wait_for_m(io_, dir, &(f)->waiting, cx, mt);                               \
+        return wait_for(io_, dir, &(f)->waiting, cx, mode);                                        \
     } while (0)
 
-EDDY_INLINE ssize_t read_once(eddy_io *io, void *buf, size_t len, uint32_t snap, bool mt)
+EDDY_INLINE ssize_t read_once(eddy_io *io, void *buf, size_t len, uint32_t snap, int mode)
 {
-    ssize_t n = sys_read(io, buf, len);
-    after_read(io, n, len, snap, mt);
+    ssize_t n = do_read(io, buf, len, mode);
+    after_read(io, n, len, snap, mode);
     return n;
 }
 
-EDDY_INLINE ssize_t readv_once(eddy_io *io, const struct iovec *iov, int cnt, uint32_t snap, bool mt)
+EDDY_INLINE ssize_t readv_once(eddy_io *io, const struct iovec *iov, int cnt, uint32_t snap, int mode)
 {
+    if (mode == M_RING)
+        return eddy__ring_recvv(io, iov, cnt);
     ssize_t n = sys_readv(io, iov, cnt);
     if (n > 0 && (io->flags & IOF_STREAM))
-        after_read(io, n, iov_total(iov, cnt), snap, mt);
+        after_read(io, n, iov_total(iov, cnt), snap, mode);
     return n;
+}
+
+EDDY_INLINE ssize_t writev_once(eddy_io *io, const struct iovec *iov, int cnt, int mode)
+{
+    (void)mode; /* ring mode never comes here (writev_body) */
+    return sys_writev(io, iov, cnt);
 }
 
 void eddy_read_init(eddy_read *f, eddy_io *io, void *buf, size_t len)
 {
     *f = (eddy_read){.io = io, .buf = buf, .len = len};
 }
-EDDY_INLINE eddy_poll read_body(eddy_read *f, eddy_cx *cx, ssize_t *out, bool mt)
+EDDY_INLINE eddy_poll read_body(eddy_read *f, eddy_cx *cx, ssize_t *out, int mode)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, read_once(io_, f->buf, f->len, snap_, mt), mt);
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, read_once(io_, f->buf, f->len, snap_, mode), mode);
 }
 eddy_poll eddy_read_poll(eddy_read *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, read_body, f, cx, out); }
 void eddy_read_drop(eddy_read *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
@@ -275,9 +379,13 @@ void eddy_write_init(eddy_write *f, eddy_io *io, const void *buf, size_t len)
 {
     *f = (eddy_write){.io = io, .buf = buf, .len = len};
 }
-EDDY_INLINE eddy_poll write_body(eddy_write *f, eddy_cx *cx, ssize_t *out, bool mt)
+EDDY_INLINE eddy_poll write_body(eddy_write *f, eddy_cx *cx, ssize_t *out, int mode)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_write(io_, f->buf, f->len), mt);
+    if (mode == M_RING && f->io->registered) {
+        struct iovec v = {.iov_base = (void *)f->buf, .iov_len = f->len};
+        return ring_send_step(f->io, &v, 1, &f->waiting, cx, out);
+    }
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, do_write(io_, f->buf, f->len, mode), mode);
 }
 eddy_poll eddy_write_poll(eddy_write *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, write_body, f, cx, out); }
 void eddy_write_drop(eddy_write *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
@@ -286,9 +394,9 @@ void eddy_readv_init(eddy_readv *f, eddy_io *io, const struct iovec *iov, int io
 {
     *f = (eddy_readv){.io = io, .iov = iov, .iovcnt = iovcnt};
 }
-EDDY_INLINE eddy_poll readv_body(eddy_readv *f, eddy_cx *cx, ssize_t *out, bool mt)
+EDDY_INLINE eddy_poll readv_body(eddy_readv *f, eddy_cx *cx, ssize_t *out, int mode)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, readv_once(io_, f->iov, f->iovcnt, snap_, mt), mt);
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_READ, readv_once(io_, f->iov, f->iovcnt, snap_, mode), mode);
 }
 eddy_poll eddy_readv_poll(eddy_readv *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, readv_body, f, cx, out); }
 void eddy_readv_drop(eddy_readv *f) { eddy__io_unwait(f->io, EDDY__IO_READ, &f->waiting); }
@@ -297,9 +405,11 @@ void eddy_writev_init(eddy_writev *f, eddy_io *io, const struct iovec *iov, int 
 {
     *f = (eddy_writev){.io = io, .iov = iov, .iovcnt = iovcnt};
 }
-EDDY_INLINE eddy_poll writev_body(eddy_writev *f, eddy_cx *cx, ssize_t *out, bool mt)
+EDDY_INLINE eddy_poll writev_body(eddy_writev *f, eddy_cx *cx, ssize_t *out, int mode)
 {
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_writev(io_, f->iov, f->iovcnt), mt);
+    if (mode == M_RING && f->io->registered)
+        return ring_send_step(f->io, f->iov, f->iovcnt, &f->waiting, cx, out);
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, writev_once(io_, f->iov, f->iovcnt, mode), mode);
 }
 eddy_poll eddy_writev_poll(eddy_writev *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, writev_body, f, cx, out); }
 void eddy_writev_drop(eddy_writev *f) { eddy__io_unwait(f->io, EDDY__IO_WRITE, &f->waiting); }
@@ -311,7 +421,7 @@ void eddy_write_all_init(eddy_write_all *f, eddy_io *io, const void *buf, size_t
     *f = (eddy_write_all){.io = io, .buf = buf, .len = len};
 }
 
-EDDY_INLINE eddy_poll write_all_body(eddy_write_all *f, eddy_cx *cx, ssize_t *out, bool mt)
+EDDY_INLINE eddy_poll write_all_body(eddy_write_all *f, eddy_cx *cx, ssize_t *out, int mode)
 {
     eddy_io *io = f->io;
     if (EDDY_UNLIKELY(!io || !io->registered)) {
@@ -319,17 +429,28 @@ EDDY_INLINE eddy_poll write_all_body(eddy_write_all *f, eddy_cx *cx, ssize_t *ou
         *out = -EBADF;
         return EDDY_READY;
     }
+    while (mode == M_RING && f->done < f->len) {
+        struct iovec v = {.iov_base = (void *)(f->buf + f->done), .iov_len = f->len - f->done};
+        ssize_t n;
+        if (ring_send_step(io, &v, 1, &f->waiting, cx, &n) == EDDY_PENDING)
+            return EDDY_PENDING;
+        if (n < 0) {
+            *out = n;
+            return EDDY_READY;
+        }
+        f->done += (size_t)n;
+    }
     while (f->done < f->len) {
-        uint32_t snap = eddy__io_ready_m(io, mt);
-        if (!eddy__io_may_try_m(io, snap, EDDY__IO_WRITE, mt))
-            return eddy__io_wait_for_m(io, EDDY__IO_WRITE, &f->waiting, cx, mt);
+        uint32_t snap = ready_m(io, mode);
+        if (!may_try(io, snap, EDDY__IO_WRITE, mode))
+            return wait_for(io, EDDY__IO_WRITE, &f->waiting, cx, mode);
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
-        ssize_t n = sys_write(io, f->buf + f->done, f->len - f->done);
+        ssize_t n = do_write(io, f->buf + f->done, f->len - f->done, mode);
         if (n >= 0) {
             f->done += (size_t)n;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
-            eddy__io_saw_eagain_m(io, EDDY__IO_WRITE, snap, mt);
+            saw_eagain(io, EDDY__IO_WRITE, snap, mode);
         } else {
             f->waiting = 0;
             *out = n;
@@ -353,7 +474,7 @@ void eddy_read_exact_init(eddy_read_exact *f, eddy_io *io, void *buf, size_t len
     *f = (eddy_read_exact){.io = io, .buf = buf, .len = len};
 }
 
-EDDY_INLINE eddy_poll read_exact_body(eddy_read_exact *f, eddy_cx *cx, ssize_t *out, bool mt)
+EDDY_INLINE eddy_poll read_exact_body(eddy_read_exact *f, eddy_cx *cx, ssize_t *out, int mode)
 {
     eddy_io *io = f->io;
     if (EDDY_UNLIKELY(!io || !io->registered)) {
@@ -362,21 +483,21 @@ EDDY_INLINE eddy_poll read_exact_body(eddy_read_exact *f, eddy_cx *cx, ssize_t *
         return EDDY_READY;
     }
     while (f->done < f->len) {
-        uint32_t snap = eddy__io_ready_m(io, mt);
-        if (!eddy__io_may_try_m(io, snap, EDDY__IO_READ, mt))
-            return eddy__io_wait_for_m(io, EDDY__IO_READ, &f->waiting, cx, mt);
+        uint32_t snap = ready_m(io, mode);
+        if (!may_try(io, snap, EDDY__IO_READ, mode))
+            return wait_for(io, EDDY__IO_READ, &f->waiting, cx, mode);
         if (!eddy__coop_spend(cx))
             return EDDY_PENDING;
-        ssize_t n = sys_read(io, f->buf + f->done, f->len - f->done);
+        ssize_t n = do_read(io, f->buf + f->done, f->len - f->done, mode);
         if (n > 0) {
-            after_read(io, n, f->len - f->done, snap, mt);
+            after_read(io, n, f->len - f->done, snap, mode);
             f->done += (size_t)n;
         } else if (n == 0) {
             f->waiting = 0;
             *out = -EPIPE;
             return EDDY_READY;
         } else if (EAGAIN_OR_WOULDBLOCK(n)) {
-            eddy__io_saw_eagain_m(io, EDDY__IO_READ, snap, mt);
+            saw_eagain(io, EDDY__IO_READ, snap, mode);
         } else {
             f->waiting = 0;
             *out = n;

@@ -399,7 +399,13 @@ void eddy_shutdown_init(eddy_shutdown *f, eddy_io *io, int how)
 eddy_poll eddy_shutdown_poll(eddy_shutdown *f, eddy_cx *cx, int *out)
 {
     (void)cx;
-    int r = (!f->io || !f->io->registered) ? -EBADF : (shutdown(f->io->fd, f->how) < 0 ? -errno : 0);
+    int r;
+    if (!f->io || !f->io->registered)
+        r = -EBADF;
+    else if (EDDY_UNLIKELY(f->io->flags & EDDY__IOF_RING))
+        r = eddy__ring_shutdown(f->io, f->how); /* the FIN follows buffered sends */
+    else
+        r = shutdown(f->io->fd, f->how) < 0 ? -errno : 0;
     if (out)
         *out = r;
     return EDDY_READY;

@@ -511,7 +511,7 @@ int eddy_rt_new(eddy_rt **out, const eddy_rt_builder *b)
     }
     atomic_init(&sh->balance, EDDY__BIAS);
     atomic_init(&sh->remote, NULL);
-    err = eddy__driver_new(&ct->core.driver, sh->evfd, false);
+    err = eddy__driver_new(&ct->core.driver, sh->evfd, false, b->io_uring);
     if (err < 0)
         goto fail_evfd;
     err = eddy__timers_new(&ct->core.timers, b->start_paused, false);
@@ -934,5 +934,6 @@ int eddy_rt_stats_get(eddy_rt *rt, eddy_rt_stats *st)
     st->spawned = rt->ct.adopted;
     st->alive = rt->ct.live;
     st->accept_stalls = rt->ct.core.accept_stalls;
+    st->io_backend = rt->ct.core.driver->ops->name;
     return 0;
 }

@@ -974,7 +974,7 @@ int eddy__mt_new(eddy_rt *rt, const eddy_rt_builder *b)
         err = -errno;
         goto fail;
     }
-    if ((err = eddy__driver_new(&mt->driver, mt->evfd, true)) < 0) {
+    if ((err = eddy__driver_new(&mt->driver, mt->evfd, true, false)) < 0) {
         mt->driver = NULL;
         goto fail;
     }
@@ -1374,5 +1374,6 @@ int eddy__mt_stats(eddy_rt *rt, eddy_rt_stats *st)
     uint64_t ended = st->completed + st->cancelled;
     st->alive = st->spawned > ended ? st->spawned - ended : 0;
     st->task_header_size = sizeof(struct eddy__task);
+    st->io_backend = mt->driver->ops->name;
     return 0;
 }
