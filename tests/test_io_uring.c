@@ -61,7 +61,7 @@
  * If the kernel refuses io_uring (eddy_rt_stats.io_backend is "epoll")
  * the test is skipped (exit 77).  Scenarios can be run alone:
  * test_io_uring c, test_io_uring fhk. */
-// eddy-test-timeout: 180
+// eddy-test-timeout: 120
 // eddy-test-labels: net uring
 #include "net_util.h"
 
@@ -398,9 +398,6 @@ static void ec_spawn(int n, int rounds, int msg, int pipe, const eddy_addr *addr
     }
 }
 
-/* Stops a nu_server: aborts the accept loop (from a task: the caller
- * awaits the join) and closes the listener afterwards. */
-
 /* ==== a: 1 MiB echoed ======================================================= */
 
 #define A_TOTAL (1u << 20)
@@ -608,7 +605,7 @@ static eddy_poll a_root_poll(struct a_root *t, eddy_cx *cx, int *out)
     printf("a1: eddy client, writes of 1..65536 bytes: %u bytes echoed byte-exact\n", A_TOTAL);
 
     /* A2: a blocking pthread client; the echo writes 1000 bytes at a time
-     * (all buffered sends). */
+     * (all copied sends). */
     t->srv.bufsize = 1000;
     nu_counter_init(&t->thr_done);
     t->b = (struct a_thr){.fd = plain_connect(&t->srv.addr, 0, 0), .bad = -1, .done = &t->thr_done};
@@ -916,14 +913,14 @@ static eddy_poll c_root_poll(struct bc_root *t, eddy_cx *cx, int *out)
 }
 EDDY_STATIC_CORO_VT(c_root_vt, struct bc_root, int, c_root_poll);
 
-/* ==== d, e: buffered writes, then close or shutdown ============================== */
+/* ==== d, e: small writes, then close or shutdown ================================ */
 
 enum { WS_CLOSE, WS_SHUTDOWN };
 enum { SZ_100, SZ_MIXED };
 
 /* Size of write i: 100 bytes, or 1..4097 bytes with 4096 (the largest
- * buffered write), 4097 and 20000 (direct writes, which must queue behind
- * a buffered send in flight) mixed in. */
+ * copied write), 4097 and 20000 (direct writes, which must queue behind
+ * a copied send in flight) mixed in. */
 static size_t ws_size(int mode, unsigned i)
 {
     if (mode == SZ_100)
@@ -1326,7 +1323,7 @@ static void f_start(struct f_root *t, int what)
 }
 
 /* After the reset has been reported: a write fails with -EPIPE, at once
- * or, if it was buffered, at the next write (which waits for the failed
+ * or, if it was copied, at the next write (which waits for the failed
  * send).  Sets t->n to the error and t->k to the writes it took. */
 #define F_WRITE_FAILS(T, WHAT)                                                                                 \
     do {                                                                                                      \
@@ -1404,7 +1401,7 @@ static eddy_poll f_root_poll(struct f_root *t, eddy_cx *cx, int *out)
     EDDY_AWAIT(NULL, ppair, &t->f.pair, &t->l, &t->addr, &t->cli, &t->srv, 0);
     EDDY_AWAIT(&t->n, eddy_write_all, &t->f.wr, &t->srv.io, "unread", 6);
     CHECK_EQ(t->n, 6);
-    /* Until the (buffered) send has reached the peer: the send is done,
+    /* Until the (copied) send has reached the peer: the send is done,
      * the RST can only be seen by the read. */
     EDDY_AWAIT(&t->rc, fdwait, &t->f.w, t->cli, FDW_INQ_ATLEAST, 6);
     CHECK_MSG(t->rc == 0, "f3: the 6 bytes did not arrive");
@@ -1484,7 +1481,7 @@ static eddy_poll g_root_poll(struct g_root *t, eddy_cx *cx, int *out)
     CHECK_OK(eddy_tcp_listen(&t->l, "127.0.0.1:0", NULL));
     CHECK_OK(eddy_tcp_listener_addr(&t->l, &t->addr));
 
-    /* g1 (100-byte writes: buffered) and g2 (64 KiB writes: direct). */
+    /* g1 (100-byte writes: copied) and g2 (64 KiB writes: direct). */
     for (t->round = 0; t->round < 2; t->round++) {
         t->wlen = t->round == 0 ? 100 : 65536;
         EDDY_AWAIT(NULL, ppair, &t->f.pair, &t->l, &t->addr, &t->cli, &t->srv, 0);
@@ -1506,7 +1503,7 @@ static eddy_poll g_root_poll(struct g_root *t, eddy_cx *cx, int *out)
                t->k, eddy_strerror((int)t->n));
     }
 
-    /* g3: a buffered write whose send fails (the peer's RST was processed
+    /* g3: a copied write whose send fails (the peer's RST was processed
      * before it went out) is reported by the next shutdown, if the write
      * itself could not see it. */
     EDDY_AWAIT(NULL, ppair, &t->f.pair, &t->l, &t->addr, &t->cli, &t->srv, 0);
@@ -1522,9 +1519,9 @@ static eddy_poll g_root_poll(struct g_root *t, eddy_cx *cx, int *out)
     if (t->n == 100) {
         EDDY_AWAIT(&t->rc, eddy_shutdown, &t->f.sh, &t->srv.io, SHUT_WR);
         CHECK_MSG(t->rc == -ECONNRESET || t->rc == -EPIPE,
-                  "g3: the buffered write's send must fail; shutdown after it gave %d (%s)", t->rc,
+                  "g3: the copied write's send must fail; shutdown after it gave %d (%s)", t->rc,
                   eddy_strerror(t->rc));
-        printf("g3: a buffered write after the RST returned 100; the next shutdown reported %s\n",
+        printf("g3: a copied write after the RST returned 100; the next shutdown reported %s\n",
                eddy_strerror(t->rc));
     } else {
         CHECK_MSG(t->n == -ECONNRESET || t->n == -EPIPE, "g3: write after the RST gave %zd (%s)", t->n,
@@ -2466,7 +2463,7 @@ static void run(char name, const eddy_future_vt *vt, void *fut, bool all_ended)
 
 int main(int argc, char **argv)
 {
-    test_watchdog(TEST_SANITIZED ? 340 : 170);
+    test_watchdog(TEST_SANITIZED ? 230 : 110);
     signal(SIGPIPE, SIG_DFL);
     CHECK(nu_raise_nofile() >= 2 * J_CONNS + 256);
     nu_fill(g_pat, 0, PAT_LEN);
