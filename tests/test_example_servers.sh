@@ -4,7 +4,8 @@
 # number errors exit 2 with the same texts), "listening on A:P" on stdout,
 # a port already taken (exit 1), --addr (an IPv6 address is printed in
 # brackets), a clean exit 0 on SIGINT and on SIGTERM with a connection
-# still open, on both runtimes (--threads 1 and 2), and the echo server's
+# still open, on both runtimes (--threads 1 and 2) and on the io_uring
+# backend (--io io_uring), and the echo server's
 # echo (the only one with no script of its own).
 # eddy-test-timeout: 120
 # eddy-test-labels: example net
@@ -130,6 +131,7 @@ for name in "${servers[@]}"; do
     expect_exit "$name" 2 "$usage" --threads 2
     expect_exit "$name" 2 "$usage" --port 0 --frobnicate 1
     expect_exit "$name" 2 "$usage" --port 0 --addr
+    expect_exit "$name" 2 "$usage" --port 0 --io kqueue
     expect_exit "$name" 2 "$name: --port: expected a number in [0, 65535], got '65536'" --port 65536
     expect_exit "$name" 2 "$name: --port: expected a number in [0, 65535], got 'x'" --port x
     expect_exit "$name" 2 "$name: --threads: expected a number in [1, 1024], got '0'" --port 0 --threads 0
@@ -150,6 +152,13 @@ for name in "${servers[@]}"; do
     [[ "$addr" == "127.0.0.1:"[1-9]* ]] || fail "$name --threads 2: listening on '$addr'"
     hold "$name" echo
     stop "$name" TERM
+    exec {conn}<&-
+
+    # The io_uring backend (epoll where the kernel refuses it): the same
+    # skeleton, SIGINT with a connection open.
+    start "$name" --port 0 --io io_uring
+    hold "$name" echo
+    stop "$name" INT
     exec {conn}<&-
 
     if [ "$ipv6" = 1 ]; then

@@ -19,6 +19,15 @@
  *
  * One reader and one writer at a time: a read and a write may be pending on
  * the same descriptor in two different tasks, but not two reads.
+ *
+ * On the io_uring backend (eddy_rt_builder.io_uring), TCP streams opened by
+ * eddy (eddy_accept, eddy_connect, eddy_tcp_open) run in ring mode: a
+ * multishot receive fills runtime buffers that reads copy out of, and a
+ * write of up to 4 KiB is copied and submitted, completing with the
+ * kernel's result (docs/design/0012-io-uring.md).  The API and its meaning
+ * are the same, with two differences: a program must not read such a
+ * stream's descriptor itself (the receive takes the bytes first), and
+ * eddy_io_release returns -EBUSY while received bytes wait to be read.
  */
 #ifndef EDDY_IO_H
 #define EDDY_IO_H
@@ -66,7 +75,9 @@ EDDY_API int eddy_io_open(eddy_io *io, int fd, unsigned flags);
 EDDY_API int eddy_io_close(eddy_io *io);
 
 /* Deregisters and hands the descriptor back without closing it: returns
- * the fd, or -EBADF if io was not open. */
+ * the fd, or -EBADF if io was not open.  On the io_uring backend a TCP
+ * stream whose received bytes already sit in eddy's buffers returns -EBUSY
+ * and stays registered (read them, then release). */
 EDDY_API int eddy_io_release(eddy_io *io);
 
 /* The descriptor, or -1 when not open. */
