@@ -11,6 +11,9 @@
  *   CHECK_STR_CONTAINS(haystack, needle)
  *   CHECK_MSG(cond, fmt, ...)   with a printf-style explanation
  *   TEST_SKIP(fmt, ...)    prints "SKIP: ..." and exits 0
+ *   TEST_SKIP_UNSUPPORTED(fmt, ...)  prints "SKIP: ..." and exits 77, which
+ *                          CTest reports as skipped (SKIP_RETURN_CODE), not
+ *                          passed: for a test whose subject is missing here
  *   test_expect_abort(name, fn, needle)  fn must abort in a forked child
  *                          with an "eddy:" message containing needle
  *   test_watchdog(secs)    a lost wake-up fails the test (SIGALRM, with a
@@ -119,6 +122,16 @@
         exit(0);                                                                                              \
     } while (0)
 
+#define TEST_SKIP_RETURN_CODE 77
+#define TEST_SKIP_UNSUPPORTED(...)                                                                            \
+    do {                                                                                                      \
+        printf("SKIP: ");                                                                                     \
+        printf(__VA_ARGS__);                                                                                  \
+        printf("\n");                                                                                         \
+        fflush(stdout);                                                                                       \
+        exit(TEST_SKIP_RETURN_CODE);                                                                          \
+    } while (0)
+
 /* Fails the test after secs seconds: a lost wake-up shows up as a failure
  * with a clear cause rather than as a hang until the harness's timeout. */
 static inline void eddy_test_on_alarm_(int sig)
@@ -188,14 +201,23 @@ static inline void test_expect_abort(const char *name, void (*fn)(void), const c
 }
 
 /* The runtime flavour under test.  CTest runs every test labelled
- * "flavors" twice: as is, and as <name>_mt with EDDY_TEST_FLAVOR=multi_thread
- * (two workers).  Such tests build their runtimes with
+ * "flavors" three times: as is, as <name>_mt with
+ * EDDY_TEST_FLAVOR=multi_thread (two workers), and as <name>_uring with
+ * EDDY_TEST_FLAVOR=io_uring (the current-thread runtime with .io_uring set;
+ * where the kernel refuses io_uring the runtime falls back to epoll, and
+ * eddy_rt_stats.io_backend says so).  Such tests build their runtimes with
  *     eddy_rt_new(&rt, test_builder(NULL))      or test_builder(&(eddy_rt_builder){...})
- * and keep flavour-specific assertions behind test_is_mt(). */
+ * and keep flavour-specific assertions behind test_is_mt() / test_is_uring(). */
 static inline bool test_is_mt(void)
 {
     const char *f = getenv("EDDY_TEST_FLAVOR");
     return f && strcmp(f, "multi_thread") == 0;
+}
+
+static inline bool test_is_uring(void)
+{
+    const char *f = getenv("EDDY_TEST_FLAVOR");
+    return f && strcmp(f, "io_uring") == 0;
 }
 
 static inline const eddy_rt_builder *test_builder(const eddy_rt_builder *b)
@@ -209,6 +231,8 @@ static inline const eddy_rt_builder *test_builder(const eddy_rt_builder *b)
         copy.flavor = EDDY_RT_MULTI_THREAD;
         if (!copy.workers)
             copy.workers = 2;
+    } else if (test_is_uring()) {
+        copy.io_uring = true;
     }
     return &copy;
 }
