@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/conns.sh - memory per idle connection: every echo server of
-# bench/echo.sh (eddy, eddy-mt, epoll, tpc, tokio-ct, tokio-mt, go, libuv)
-# holding N idle connections.
+# bench/echo.sh (eddy, eddy-uring, eddy-mt, epoll, tpc, tokio-ct, tokio-mt,
+# go, libuv) holding N idle connections.
 #
 # For each server, in turn: a fresh process (pinned to CPU 0), its resident
 # set (VmRSS, /proc/PID/status) read once it listens; then bench/idle_conns
@@ -72,10 +72,13 @@ for s in "${SLIST[@]}"; do
         stop_server "$s"
         continue
     fi
+    if io_fell_back "$s"; then
+        notes+=("$s: FELL BACK TO EPOLL (its startup line: \"$(startup_line "$s")\"): its row is the epoll backend's")
+    fi
     sleep "$SETTLE"
     r0=$(rss_kib "${PID[$s]}")
     echo "$s $r0" >>"$BASE_RSS"
-    line="   $(printf '%-8s' "$s") RSS $r0 KiB before;"
+    line="   $(printf '%-10s' "$s") RSS $r0 KiB before;"
     # idle_conns reads a line per stage from the fifo, writes READY lines.
     mkfifo "$TMP/in.$s"
     "${PIN_LOAD[@]}" "$IDLE" --port "${PORT[$s]}" --stages "$stages_csv" --hold 60 --connect-timeout 30 \

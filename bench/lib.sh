@@ -46,6 +46,12 @@
 #                           SLIST; keeps in SLIST those that pass, adds
 #                           "NAME: WHY" to notes for the others
 #   has_server NAME         true if NAME is in SLIST
+#   startup_line NAME       the runtime line a started eddy server printed
+#                           on stderr ("current-thread runtime, io_uring")
+#   io_fell_back NAME       true if NAME was started with --io io_uring but
+#                           its startup line names another backend (eddy
+#                           falls back to epoll where io_uring cannot be set
+#                           up: an old kernel, a sysctl, a seccomp filter)
 #   pick_base NAME...       BASE: the first NAME in SLIST, else SLIST's first
 #   servers_line            "name=binary args(port P) ..." for the report
 #
@@ -117,17 +123,18 @@ run_limit() { # seconds
 echo_servers() {
     PEERS=$BUILD/peers
     declare -gA BIN=(
-        [eddy]=$BUILD/examples/echo_server [eddy-mt]=$BUILD/examples/echo_server
+        [eddy]=$BUILD/examples/echo_server [eddy-uring]=$BUILD/examples/echo_server
+        [eddy-mt]=$BUILD/examples/echo_server
         [epoll]=$BUILD/bench/epoll_echo_server [tpc]=$BUILD/bench/tpc_echo_server
         [tokio-ct]=$PEERS/tokio_echo_server [tokio-mt]=$PEERS/tokio_echo_server
         [go]=$PEERS/go_echo_server [libuv]=$PEERS/uv_echo_server
     )
     declare -gA ARGS=(
-        [eddy]="" [eddy-mt]="--threads 2" [epoll]="" [tpc]=""
+        [eddy]="" [eddy-uring]="--io io_uring" [eddy-mt]="--threads 2" [epoll]="" [tpc]=""
         [tokio-ct]="--threads 1" [tokio-mt]="--threads 2" [go]="--threads 1" [libuv]=""
     )
     declare -gA PEER_OF=([tokio-ct]=tokio [tokio-mt]=tokio [go]=go [libuv]=libuv)
-    ALL_SERVERS="eddy eddy-mt epoll tpc tokio-ct tokio-mt go libuv"
+    ALL_SERVERS="eddy eddy-uring eddy-mt epoll tpc tokio-ct tokio-mt go libuv"
 }
 
 # A peer whose last build did not succeed is not run, even if an older
@@ -232,6 +239,15 @@ start_all() { # start check why
 }
 
 has_server() { [[ " ${SLIST[*]} " == *" $1 "* ]]; }
+
+startup_line() { # name
+    sed -n 's/^[a-z_]*: \([^;]*runtime[^;]*\);.*/\1/p' "$TMP/$1.err" 2>/dev/null | head -n 1
+}
+
+io_fell_back() { # name
+    [[ " ${ARGS[$1]:-} " == *" --io io_uring "* ]] || return 1
+    [[ "$(startup_line "$1")" != *io_uring* ]]
+}
 
 pick_base() { # names...
     local b

@@ -18,11 +18,12 @@
 #      means the peer takes longer).
 #   2b. Idle memory per task: bench_idle beside tokio_bench -g idle and
 #      go_bench -g idle, the same N (1,000,000; QUICK: 200,000), one table.
-#   3. bench/echo.sh: the echo servers, interleaved (see there), then 16
-#      more rounds of eddy and epoll alone for the goal verdict; then
+#   3. bench/echo.sh: the echo servers (eddy with epoll and, as
+#      eddy-uring, with io_uring), interleaved (see there), then 16 more
+#      rounds of eddy, eddy-uring and epoll alone for the goal verdicts; then
 #   3b. the same with 10,000 connections, 1 message in flight on each
-#      (C10K_REPS rounds of C10K_DURATION s: 3 x 1 s; QUICK 1 x 1 s, eddy
-#      and epoll only);
+#      (C10K_REPS rounds of C10K_DURATION s: 3 x 1 s; QUICK 1 x 1 s, eddy,
+#      eddy-uring and epoll only);
 #   3c. bench/conns.sh: memory per idle connection, every echo server
 #      holding 1,000, 5,000 and 10,000 idle connections (QUICK: 1,000 and
 #      5,000, not the -mt variants);
@@ -272,10 +273,10 @@ part_end idle-tasks
 
 # ---- 3. echo -----------------------------------------------------------------
 echo
-echo "== echo: eddy beside epoll, thread-per-connection, Tokio, Go, libuv"
+echo "== echo: eddy (epoll and io_uring backends) beside epoll, thread-per-connection, Tokio, Go, libuv"
 ECHO_TABLE_FILE=$WORK/echo_table
 servers_env=()
-[ -n "${NO_PEERS:-}" ] && servers_env=(SERVERS="eddy eddy-mt epoll tpc" CONNS_SERVERS="eddy eddy-mt epoll tpc")
+[ -n "${NO_PEERS:-}" ] && servers_env=(SERVERS="eddy eddy-uring eddy-mt epoll tpc" CONNS_SERVERS="eddy eddy-uring eddy-mt epoll tpc")
 part_begin
 # (full run: 3 rounds of 2 s, where echo.sh alone makes 5; QUICK: 3 of 0.5 s)
 ECHO_REPS=${ECHO_REPS:-3}
@@ -289,13 +290,13 @@ part_end echo
 C10K_REPS=${C10K_REPS:-$([ -n "$QUICK" ] && echo 1 || echo 3)}
 C10K_DURATION=${C10K_DURATION:-1}
 C10K_TABLE_FILE=$WORK/c10k_table
-# QUICK: eddy and the epoll reference only (opening 10,000 connections takes
-# a few seconds per server); the full run: every echo server.
+# QUICK: eddy on both backends and the epoll reference only (opening 10,000
+# connections takes a few seconds per server); the full run: every echo server.
 c10k_env=("${servers_env[@]}")
 if [ -n "${C10K_SERVERS:-}" ]; then
     c10k_env=(SERVERS="$C10K_SERVERS")
 elif [ -n "$QUICK" ]; then
-    c10k_env=(SERVERS="eddy epoll")
+    c10k_env=(SERVERS="eddy eddy-uring epoll")
 fi
 echo
 echo "== echo with 10,000 connections, 1 message in flight each ($C10K_REPS x ${C10K_DURATION} s)"
@@ -318,8 +319,9 @@ if [ -n "$QUICK" ]; then
     settle=0.05
     stages=${STAGES:-1000 5000}   # the full run goes to 10,000
     # QUICK: not the multi-thread variants (their figures match the
-    # current-thread ones to a few percent; the full run has them)
-    [ -z "${NO_PEERS:-}" ] && [ -z "${CONNS_SERVERS:-}" ] && conns_env=(CONNS_SERVERS="eddy epoll tpc tokio-ct go libuv")
+    # current-thread ones to a few percent; the full run has them); the
+    # io_uring backend stays (its buffer ring is memory epoll has not)
+    [ -z "${NO_PEERS:-}" ] && [ -z "${CONNS_SERVERS:-}" ] && conns_env=(CONNS_SERVERS="eddy eddy-uring epoll tpc tokio-ct go libuv")
 fi
 if ! skip_part conns && ! env "${conns_env[@]}" STAGES="$stages" SETTLE="$settle" CONNS_TABLE="$CONNS_TABLE_FILE" \
     CONNS_DATA="$CONNS_DATA_FILE" bash bench/conns.sh; then
