@@ -63,10 +63,16 @@
 
 enum { TAG_RECV = 1, TAG_SEND, TAG_POLL_R, TAG_POLL_W, TAG_POLL_EDGE, TAG_UNPARK, TAG_IGNORE, TAG_MASK = 7 };
 
+/* A send buffer: a small one (SBUF_SMALL bytes) for the common short
+ * message, reused from a free list; a larger one is malloc'd for its write
+ * and freed after it, so a burst of sends on thousands of connections does
+ * not leave 4 KiB per connection behind. */
+#define SBUF_SMALL 256u
 struct sbuf {
     struct sbuf *next; /* free list */
     uint32_t len, off; /* bytes held, bytes the kernel took */
-    char data[SEND_COPY];
+    uint32_t cap;
+    char data[];
 };
 
 struct reg {
@@ -243,14 +249,17 @@ static int bufs_setup(struct uring *u)
 
 /* ---- send buffers ----------------------------------------------------------- */
 
-static struct sbuf *sbuf_get(struct uring *u)
+static struct sbuf *sbuf_get(struct uring *u, size_t len)
 {
-    struct sbuf *b = u->free_sbufs;
-    if (b) {
+    struct sbuf *b = NULL;
+    if (len <= SBUF_SMALL && (b = u->free_sbufs) != NULL) {
         u->free_sbufs = b->next;
         u->n_free_sbufs--;
-    } else if (!(b = malloc(sizeof *b))) {
-        return NULL;
+    } else {
+        size_t cap = len <= SBUF_SMALL ? SBUF_SMALL : len;
+        if (!(b = malloc(sizeof *b + cap)))
+            return NULL;
+        b->cap = (uint32_t)cap;
     }
     b->len = b->off = 0;
     return b;
@@ -258,7 +267,7 @@ static struct sbuf *sbuf_get(struct uring *u)
 
 static void sbuf_put(struct uring *u, struct sbuf *b)
 {
-    if (u->n_free_sbufs >= SBUF_KEEP) {
+    if (b->cap != SBUF_SMALL || u->n_free_sbufs >= SBUF_KEEP) {
         free(b);
         return;
     }
@@ -1026,7 +1035,7 @@ ssize_t eddy__ring_sendv(eddy_io *io, const struct iovec *iov, int cnt)
     for (int i = 0; i < cnt; i++)
         len += iov[i].iov_len;
     struct sbuf *b;
-    if (len && len <= SEND_COPY && (b = sbuf_get(u)) != NULL) {
+    if (len && len <= SEND_COPY && (b = sbuf_get(u, len)) != NULL) {
         struct io_uring_sqe *e = sqe_get(u);
         if (e) {
             for (int i = 0; i < cnt; i++) {
