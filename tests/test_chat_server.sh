@@ -10,7 +10,7 @@
 # an unterminated line, only invalid ones) are told and closed, not before
 # the timeout, while a client that joined stays.
 # eddy-test-timeout: 120
-# eddy-test-labels: example net
+# eddy-test-labels: example net backends
 set -euo pipefail
 
 if ! command -v python3 >/dev/null 2>&1; then

@@ -4,7 +4,7 @@
 # HTTP/1.0, pipelined requests answered in order byte for byte, and a
 # clean exit on SIGTERM.
 # eddy-test-timeout: 60
-# eddy-test-labels: net http
+# eddy-test-labels: net http backends
 set -euo pipefail
 . "$EDDY_SOURCE_DIR/tests/http_lib.sh"
 http_init curl python3

@@ -4,7 +4,7 @@
 # HEAD, directories (index.html or 404), and path traversal refused in
 # every spelling, symlinks out of the root included.
 # eddy-test-timeout: 90
-# eddy-test-labels: net http
+# eddy-test-labels: net http backends
 set -euo pipefail
 . "$EDDY_SOURCE_DIR/tests/http_lib.sh"
 http_init curl python3 sha256sum

@@ -10,7 +10,7 @@
 # response is dropped after the idle timeout; out of descriptors (EMFILE),
 # the server waits for one instead of failing, and serves everyone.
 # eddy-test-timeout: 90
-# eddy-test-labels: net http
+# eddy-test-labels: net http backends
 set -euo pipefail
 . "$EDDY_SOURCE_DIR/tests/http_lib.sh"
 http_init python3

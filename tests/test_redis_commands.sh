@@ -5,7 +5,7 @@
 # compared with the expected text below (recorded from redis-server 7.0).
 # Also checks what redis-cli prints and inline (telnet-style) commands.
 # eddy-test-timeout: 60
-# eddy-test-labels: redis
+# eddy-test-labels: redis backends
 set -euo pipefail
 source "$EDDY_SOURCE_DIR/tests/redis_lib.sh"
 need python3

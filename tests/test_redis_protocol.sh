@@ -6,7 +6,7 @@
 # huge length allocates nothing (the server's RSS stays put).  The error
 # cases also run against Debian's redis-server when it is installed.
 # eddy-test-timeout: 90
-# eddy-test-labels: redis
+# eddy-test-labels: redis backends
 set -euo pipefail
 source "$EDDY_SOURCE_DIR/tests/redis_lib.sh"
 need python3

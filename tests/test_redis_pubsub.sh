@@ -4,7 +4,7 @@
 # --max-output it is disconnected (PUBLISH then counts one receiver), while
 # the other subscriber, a separate process, receives every message in order.
 # eddy-test-timeout: 120
-# eddy-test-labels: redis
+# eddy-test-labels: redis backends
 set -euo pipefail
 source "$EDDY_SOURCE_DIR/tests/redis_lib.sh"
 need python3
