@@ -17,6 +17,8 @@
  *     with no task waiting on it, must not keep the runtime awake: over a
  *     300 ms sleep the process stays within a CPU budget (30%) and the
  *     runtime parks a bounded number of times.
+ *  4. A regular file is refused (-EPERM, edge or level): it has no
+ *     readiness to wait for, on epoll or on io_uring.
  *
  * The same on the multi-thread runtime (the _mt variant): block_on's root
  * does the I/O while a worker owns the driver; there the parks are those
@@ -148,6 +150,18 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
 
     CHECK_OK(eddy_io_close(&t->lvl));
     close(t->p[1]);
+
+    /* ---- 4: a regular file has no readiness to wait for ---- */
+    {
+        FILE *tmp = tmpfile();
+        CHECK(tmp != NULL);
+        int fd = fileno(tmp);
+        CHECK_EQ(eddy_io_open(&t->sock, fd, 0), -EPERM);
+        CHECK_EQ(eddy_io_open(&t->sock, fd, EDDY_IO_LEVEL), -EPERM);
+        CHECK_EQ(eddy_io_fd(&t->sock), -1);
+        fclose(tmp); /* still the caller's after the refusal */
+        printf("4: a regular file: eddy_io_open refuses it with -EPERM, edge or level\n");
+    }
     *out = 0;
     EDDY_END();
 }
