@@ -273,6 +273,19 @@ static inline long nu_check(const uint8_t *buf, uint64_t off, size_t len)
     return -1;
 }
 
+/* Adds n received bytes of a pattern stream: *bad becomes the offset of the
+ * first wrong byte (it stays -1 while all match, and keeps the first one),
+ * *got the count so far. */
+static inline void nu_rx_add(size_t *got, long *bad, const uint8_t *buf, size_t n)
+{
+    if (*bad < 0) {
+        long b = nu_check(buf, *got, n);
+        if (b >= 0)
+            *bad = (long)*got + b;
+    }
+    *got += n;
+}
+
 /* ---- an echo server ---------------------------------------------------------- */
 
 /* The counters are atomics: on the multi-thread runtime the echo tasks run

@@ -474,12 +474,7 @@ static eddy_poll a_reader_poll(struct a_reader *t, eddy_cx *cx, void *out)
             t->c->bad = (long)A_TOTAL; /* more bytes than were sent */
             break;
         }
-        if (t->c->bad < 0) {
-            long b = nu_check(t->buf, t->c->received, (size_t)t->n);
-            if (b >= 0)
-                t->c->bad = (long)t->c->received + b;
-        }
-        t->c->received += (size_t)t->n;
+        nu_rx_add(&t->c->received, &t->c->bad, t->buf, (size_t)t->n);
     }
     EDDY_END();
 }
@@ -544,12 +539,7 @@ static void *a_thr_main(void *p)
             b->bad = (long)A_TOTAL;
             break;
         }
-        if (b->bad < 0) {
-            long bad = nu_check(buf, b->received, (size_t)n);
-            if (bad >= 0)
-                b->bad = (long)b->received + bad;
-        }
-        b->received += (size_t)n;
+        nu_rx_add(&b->received, &b->bad, buf, (size_t)n);
     }
     CHECK(pthread_join(w, NULL) == 0);
     nu_counter_add(b->done, 1);
@@ -807,12 +797,7 @@ static eddy_poll c_slow_poll(struct c_slow *t, eddy_cx *cx, void *out)
             r->bad = (long)C_TOTAL;
             break;
         }
-        if (r->bad < 0) {
-            long b = nu_check(t->buf, r->got, (size_t)t->n);
-            if (b >= 0)
-                r->bad = (long)r->got + b;
-        }
-        r->got += (size_t)t->n;
+        nu_rx_add(&r->got, &r->bad, t->buf, (size_t)t->n);
     }
     EDDY_END();
 }
@@ -1053,12 +1038,7 @@ static eddy_poll erx_poll(struct erx *t, eddy_cx *cx, void *out)
             t->res->eof = true;
             break;
         }
-        if (t->res->bad < 0) {
-            long b = nu_check(t->buf, t->res->got, (size_t)t->n);
-            if (b >= 0)
-                t->res->bad = (long)t->res->got + b;
-        }
-        t->res->got += (size_t)t->n;
+        nu_rx_add(&t->res->got, &t->res->bad, t->buf, (size_t)t->n);
     }
     EDDY_FINALLY();
     eddy_tcp_close(&t->s);
@@ -1771,12 +1751,7 @@ static eddy_poll i_reader_poll(struct i_reader *t, eddy_cx *cx, void *out)
             t->r->eof = true;
             break;
         }
-        if (t->r->bad < 0) {
-            long b = nu_check(t->buf, t->r->got, (size_t)t->n);
-            if (b >= 0)
-                t->r->bad = (long)t->r->got + b;
-        }
-        t->r->got += (size_t)t->n;
+        nu_rx_add(&t->r->got, &t->r->bad, t->buf, (size_t)t->n);
     }
     EDDY_END();
 }

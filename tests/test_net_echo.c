@@ -90,12 +90,7 @@ static eddy_poll reader_poll(struct reader *t, eddy_cx *cx, void *out)
             t->c->mismatch_at = (long)TOTAL; /* more bytes than were sent */
             break;
         }
-        if (t->c->mismatch_at < 0) {
-            long bad = nu_check(t->buf, t->c->received, (size_t)t->n);
-            if (bad >= 0)
-                t->c->mismatch_at = (long)t->c->received + bad;
-        }
-        t->c->received += (size_t)t->n;
+        nu_rx_add(&t->c->received, &t->c->mismatch_at, t->buf, (size_t)t->n);
     }
     EDDY_END();
 }
@@ -152,12 +147,7 @@ static void *blocking_client(void *p)
             b->mismatch_at = (long)TOTAL;
             break;
         }
-        if (b->mismatch_at < 0) {
-            long bad = nu_check(buf, b->received, (size_t)n);
-            if (bad >= 0)
-                b->mismatch_at = (long)b->received + bad;
-        }
-        b->received += (size_t)n;
+        nu_rx_add(&b->received, &b->mismatch_at, buf, (size_t)n);
     }
     CHECK(pthread_join(w, NULL) == 0);
     return NULL;
