@@ -29,6 +29,7 @@
 
 #include "io/driver.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 EDDY_FUTURE_VT(ready_vt, eddy_ready, int, eddy_ready_poll, eddy_ready_drop);
@@ -159,6 +160,7 @@ static eddy_poll root_poll(struct root *t, eddy_cx *cx, int *out)
         CHECK_EQ(eddy_io_open(&t->sock, fd, 0), -EPERM);
         CHECK_EQ(eddy_io_open(&t->sock, fd, EDDY_IO_LEVEL), -EPERM);
         CHECK_EQ(eddy_io_fd(&t->sock), -1);
+        CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0); /* refused before its flags were touched */
         fclose(tmp); /* still the caller's after the refusal */
         printf("4: a regular file: eddy_io_open refuses it with -EPERM, edge or level\n");
     }

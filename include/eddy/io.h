@@ -64,7 +64,8 @@ enum {
 /* Registers fd with the current runtime's driver (call it from a task or
  * block_on).  Puts fd in non-blocking mode.  From here the eddy_io owns fd
  * and closes it in eddy_io_close, unless EDDY_IO_NOCLOSE.  Returns 0,
- * -EDDY_ENORUNTIME outside a runtime, -EBADF, -EINVAL, or the driver's
+ * -EDDY_ENORUNTIME outside a runtime, -EBADF, -EINVAL, -EPERM (a regular
+ * file or a directory: nothing to wait for), or the driver's
  * error (-ENOMEM, -ENOSPC for the kernel's watch limit); on error nothing
  * is registered and fd stays open and the caller's. */
 EDDY_API int eddy_io_open(eddy_io *io, int fd, unsigned flags);

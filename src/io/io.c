@@ -47,13 +47,21 @@ static int io_open(eddy_io *io, int fd, unsigned flags, unsigned kind)
         if (ioctl(fd, FIONBIO, &on) < 0)
             return -errno;
     } else {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            return -errno;
+        /* A regular file or a directory is always "ready": nothing to wait
+         * for.  epoll_ctl refuses it; a poll request on io_uring would
+         * complete at once, forever.  Refused here, for every backend, with
+         * epoll's error, and before its flags are touched. */
+        if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+            return -EPERM;
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0)
             return -errno;
         if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
             return -errno;
-        struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        if (S_ISSOCK(st.st_mode)) {
             kind = IOF_SOCK;
             int type = 0;
             socklen_t len = sizeof type;

@@ -45,7 +45,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -417,9 +416,6 @@ static int ur_add(struct eddy__driver *d, struct eddy__io_src *s)
 {
     struct uring *u = U(d);
     bool ring = (s->flags & EDDY__IOF_RING) != 0;
-    struct stat st;
-    if (!ring && fstat(s->fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
-        return -EPERM; /* nothing to wait for (epoll_ctl says the same) */
     if (ring && !u->have_bufs) {
         int e = bufs_setup(u);
         if (e < 0)
