@@ -263,7 +263,9 @@ sleep:
     return EDDY_PENDING;
 }
 
-/* Not ring mode: ring writes go through ring_send_step. */
+/* One write attempt with no waiting.  Ring mode: a direct send(2) when no
+ * send is in flight (eddy_io_try_write); the write futures' ring path is
+ * ring_send_step. */
 EDDY_INLINE ssize_t do_write(eddy_io *io, const void *buf, size_t len, int mode)
 {
     return mode == M_RING ? eddy__ring_try_send(io, buf, len) : sys_write(io, buf, len);
@@ -366,11 +368,6 @@ EDDY_INLINE ssize_t readv_once(eddy_io *io, const struct iovec *iov, int cnt, ui
     return n;
 }
 
-EDDY_INLINE ssize_t writev_once(eddy_io *io, const struct iovec *iov, int cnt, int mode)
-{
-    (void)mode; /* ring mode never comes here (writev_body) */
-    return sys_writev(io, iov, cnt);
-}
 
 void eddy_read_init(eddy_read *f, eddy_io *io, void *buf, size_t len)
 {
@@ -427,7 +424,7 @@ EDDY_INLINE eddy_poll writev_body(eddy_writev *f, eddy_cx *cx, ssize_t *out, int
 {
     if (mode == M_RING && f->io->registered)
         return ring_send_step(f->io, f->iov, f->iovcnt, &f->waiting, cx, out);
-    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, writev_once(io_, f->iov, f->iovcnt, mode), mode);
+    ONE_SHOT_POLL(f, cx, out, EDDY__IO_WRITE, sys_writev(io_, f->iov, f->iovcnt), mode);
 }
 eddy_poll eddy_writev_poll(eddy_writev *f, eddy_cx *cx, ssize_t *out) { MODE_SPLIT(f->io, writev_body, f, cx, out); }
 void eddy_writev_drop(eddy_writev *f)

@@ -473,13 +473,11 @@ static int ur_mod(struct eddy__driver *d, struct eddy__io_src *s)
         /* No request means no wake: have the waiters retry instead of
          * sleeping for good. */
         s->ready |= want;
-        s->interest = 0;
         eddy_waker_wake(&s->rd);
         eddy_waker_wake(&s->wr);
     }
     /* What is armed (or a send in flight) is what will wake. */
-    s->interest = (r->armed & EDDY__IO_READ) | (r->armed & EDDY__IO_WRITE) |
-                  (r->recv_on ? EDDY__IO_READ : 0u) | (r->sb ? EDDY__IO_WRITE : 0u);
+    s->interest = r->armed | (r->recv_on ? EDDY__IO_READ : 0u) | (r->sb ? EDDY__IO_WRITE : 0u);
     return err;
 }
 
